@@ -1,0 +1,87 @@
+"""Captions for shapes-world clips, worded the way people write.
+
+Two disjoint vocabularies: "train" wordings feed training, "heldout" wordings
+(other synonyms and sentence shapes) are kept for evaluation only, so a score
+on them measures whether the model follows meaning rather than one template.
+"""
+
+import re
+
+COLOUR_WORDS = {
+    "train": {
+        "red": ["red", "bright red"], "orange": ["orange"], "yellow": ["yellow"],
+        "green": ["green"], "blue": ["blue"], "purple": ["purple", "violet"],
+        "white": ["white"],
+    },
+    "heldout": {
+        "red": ["crimson", "scarlet"], "orange": ["tangerine", "orange-coloured"],
+        "yellow": ["golden yellow", "lemon"], "green": ["emerald", "grass-green"],
+        "blue": ["azure", "deep blue"], "purple": ["lilac-purple", "plum"],
+        "white": ["snow-white", "pale white"],
+    },
+}
+SHAPE_WORDS = {
+    "train": {"circle": ["circle", "ball", "disc"], "square": ["square", "box"],
+              "triangle": ["triangle"]},
+    "heldout": {"circle": ["round dot", "disk"], "square": ["block", "square tile"],
+                "triangle": ["triangular shape", "pyramid shape"]},
+}
+DIRECTION_WORDS = {
+    "train": {
+        "right": ["right", "to the right", "rightwards"],
+        "left": ["left", "to the left", "leftwards"],
+        "up": ["up", "upwards"], "down": ["down", "downwards"],
+        "up-right": ["up and to the right", "diagonally up-right"],
+        "up-left": ["up and to the left", "diagonally up-left"],
+        "down-right": ["down and to the right", "diagonally down-right"],
+        "down-left": ["down and to the left", "diagonally down-left"],
+    },
+    "heldout": {
+        "right": ["towards the east", "rightward"],
+        "left": ["towards the west", "leftward"],
+        "up": ["towards the top", "upward"], "down": ["towards the bottom", "downward"],
+        "up-right": ["towards the top right corner", "to the upper right"],
+        "up-left": ["towards the top left corner", "to the upper left"],
+        "down-right": ["towards the bottom right corner", "to the lower right"],
+        "down-left": ["towards the bottom left corner", "to the lower left"],
+    },
+}
+TEMPLATES = {
+    "train": [
+        "{a} {colour} {shape} moving {direction}",
+        "{a} {colour} {shape} moves {direction}",
+        "{colour} {shape} moving {direction}",
+        "{a} {colour} {shape} going {direction}",
+        "{a} {colour} {shape} that moves {direction}",
+        "{a} {colour} {shape} sliding {direction} on a black background",
+    ],
+    "heldout": [
+        "watch {a} {colour} {shape} travel {direction}",
+        "{direction}, {a} {colour} {shape} drifts",
+        "there is {a} {colour} {shape} heading {direction}",
+    ],
+}
+SPLITS = tuple(TEMPLATES)
+
+
+def caption(rng, colour, shape, direction, split="train"):
+    """One random wording of (colour, shape, direction) from the given vocabulary split."""
+    if split not in SPLITS:
+        raise ValueError(f"caption split must be one of {SPLITS}, got {split!r}")
+    colour_word = rng.choice(COLOUR_WORDS[split][colour])
+    shape_word = rng.choice(SHAPE_WORDS[split][shape])
+    direction_word = rng.choice(DIRECTION_WORDS[split][direction])
+    template = rng.choice(TEMPLATES[split])
+    article = rng.choice(["a", "the", "one"])
+    text = template.format(a=article, colour=colour_word, shape=shape_word,
+                           direction=direction_word)
+    if template.startswith("{a}") and rng.random() < 0.25:
+        text = text.split(" ", 1)[1]   # people often drop the article
+    text = re.sub(r"\ba ([aeiou])", r"an \1", text)
+    return text[0].upper() + text[1:] if rng.random() < 0.3 else text
+
+
+def canonical(colour, shape, direction):
+    """The plain wording used for default prompts: 'a red circle moving right'."""
+    return re.sub(r"\ba ([aeiou])", r"an \1",
+                  f"a {colour} {shape} moving {DIRECTION_WORDS['train'][direction][0]}")

@@ -1,0 +1,70 @@
+"""Building blocks shared by the video networks: time embedding, FiLM residual blocks, resampling."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def timestep_embedding(t, dim, max_period=10000.0):
+    """Sinusoidal features of diffusion time t in [0, 1] (scaled to 0..1000 as in DDPM)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = 1000 * t.float()[:, None] * freqs[None]
+    return torch.cat([args.cos(), args.sin()], -1)                   # (B, dim)
+
+
+def frames_to_batch(x):
+    """(B, C, F, H, W) -> (B F, C, H, W): spatial layers treat every frame as an image."""
+    B, C, Fr, H, W = x.shape
+    return x.transpose(1, 2).reshape(B * Fr, C, H, W)
+
+
+def batch_to_frames(x, num_frames):
+    """(B F, C, H, W) -> (B, C, F, H, W)."""
+    BF, C, H, W = x.shape
+    return x.view(BF // num_frames, num_frames, C, H, W).transpose(1, 2)
+
+
+def group_norm(channels):
+    return nn.GroupNorm(min(32, channels // 4), channels)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions within each frame, modulated by the condition (FiLM:
+    h = norm(h) * (1 + scale) + shift, Perez et al. 2018; Dhariwal & Nichol 2021)."""
+
+    def __init__(self, c_in, c_out, emb_dim):
+        super().__init__()
+        self.norm1, self.conv1 = group_norm(c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * c_out)
+        self.norm2, self.conv2 = group_norm(c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x, emb):
+        """x: (B F, C, H, W); emb: (B F, E), the clip's condition repeated per frame."""
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(F.silu(h))
+
+
+class Downsample(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))

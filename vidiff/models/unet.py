@@ -1,0 +1,95 @@
+"""A (2+1)-D video U-Net: convolutions and attention within frames, attention across frames.
+
+Why a U-Net and not a video DiT: on a 2-core CPU the work per denoising step must
+be small. Measured here (benchmarks/model_choice.py), a 4x4-patch pixel DiT spends
+its FLOPs at one resolution and learned neither appearance nor motion in an hour,
+while a U-Net does its per-pixel work cheaply with convolutions at H/2 and puts
+attention where tokens are few (H/4, H/8). Time is modelled separately from space
+(Ho et al. 2022): temporal self-attention with 1-D RoPE at every level, so frame
+offsets are explicit and the same weights run on a single image (F = 1), where
+the temporal layers are skipped. Text enters twice: the pooled embedding joins the
+time embedding in every block's FiLM, and cross-attention reads the token states.
+
+Shapes: x (B, C, F, H, W); t (B,); text (B, T, D_text); text_mask (B, T); pooled (B, D_text).
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import CrossAttention, SpatialAttention, TemporalAttention
+from .layers import Downsample, ResBlock, Upsample, batch_to_frames, frames_to_batch, group_norm, timestep_embedding
+
+
+@dataclass
+class UNetConfig:
+    in_channels: int = 3
+    patch: int = 2                                   # pixel-unshuffle factor of the stem
+    channels: list = field(default_factory=lambda: [64, 128, 192])  # width per level
+    attention_levels: list = field(default_factory=lambda: [1, 2])  # spatial + cross attention here
+    emb_dim: int = 256                               # width of the time + pooled-text embedding
+    text_dim: int = 384                              # width of the text encoder's states
+    head_dim: int = 32
+
+
+class Stage(nn.Module):
+    """One U-Net stage: ResBlock, then (optionally) spatial and cross attention, then temporal attention."""
+
+    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool):
+        super().__init__()
+        self.res = ResBlock(c_in, c_out, cfg.emb_dim)
+        self.spatial = SpatialAttention(c_out, cfg.head_dim) if attention else None
+        self.cross = CrossAttention(c_out, cfg.text_dim, cfg.head_dim) if attention else None
+        self.temporal = TemporalAttention(c_out, cfg.head_dim)
+
+    def forward(self, x, emb, text, text_mask):
+        B, _, Fr, _, _ = x.shape
+        x = batch_to_frames(self.res(frames_to_batch(x), emb.repeat_interleave(Fr, 0)), Fr)
+        if self.spatial is not None:
+            x = self.cross(self.spatial(x), text, text_mask)
+        return self.temporal(x)
+
+
+class VideoUNet(nn.Module):
+    def __init__(self, cfg: UNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch, p = cfg.channels, cfg.patch
+        self.time_mlp = nn.Sequential(nn.Linear(cfg.emb_dim, cfg.emb_dim), nn.SiLU(),
+                                      nn.Linear(cfg.emb_dim, cfg.emb_dim))
+        self.text_mlp = nn.Sequential(nn.Linear(cfg.text_dim, cfg.emb_dim), nn.SiLU(),
+                                      nn.Linear(cfg.emb_dim, cfg.emb_dim))
+        self.stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, i in cfg.attention_levels) for i in range(len(ch)))
+        self.downsample = nn.ModuleList(Downsample(ch[i], ch[i + 1]) for i in range(len(ch) - 1))
+        self.mid = Stage(ch[-1], ch[-1], cfg, True)
+        self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, i in cfg.attention_levels) for i in range(len(ch)))
+        self.upsample = nn.ModuleList(Upsample(ch[i + 1], ch[i]) for i in range(len(ch) - 1))
+        self.out_norm = group_norm(ch[0])
+        self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, t, text, text_mask, pooled):
+        B, C, Fr, H, W = x.shape
+        p, levels = self.cfg.patch, len(self.cfg.channels)
+        if H % (p * 2 ** (levels - 1)) or W % (p * 2 ** (levels - 1)):
+            raise ValueError(f"height and width must be multiples of {p * 2 ** (levels - 1)}, got {H}x{W}")
+        emb = self.time_mlp(timestep_embedding(t, self.cfg.emb_dim)) + self.text_mlp(pooled)  # (B, E)
+        h = self.stem(F.pixel_unshuffle(frames_to_batch(x), p))       # (B F, ch0, H/p, W/p)
+        h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
+        skips = []
+        for i, stage in enumerate(self.down):
+            h = stage(h, emb, text, text_mask)
+            skips.append(h)
+            if i < levels - 1:
+                h = batch_to_frames(self.downsample[i](frames_to_batch(h)), Fr)
+        h = self.mid(h, emb, text, text_mask)
+        for i in reversed(range(levels)):
+            if i < levels - 1:
+                h = batch_to_frames(self.upsample[i](frames_to_batch(h)), Fr)
+            h = self.up[i](torch.cat([h, skips[i]], 1), emb, text, text_mask)
+        h = self.out(F.silu(self.out_norm(frames_to_batch(h))))         # (B F, C p p, H/p, W/p)
+        return batch_to_frames(F.pixel_unshuffle(h, 1) if p == 1 else F.pixel_shuffle(h, p), Fr)

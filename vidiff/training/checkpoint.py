@@ -1,0 +1,107 @@
+"""Checkpoints: safetensors for tensors, JSON for everything else; never pickle.
+
+A training checkpoint is a folder `step_XXXXXXX/` holding model.safetensors,
+ema.safetensors, optim.safetensors and state.json. It is written under a
+temporary name, fsynced and renamed, so a crash mid-save leaves the previous
+checkpoint intact and a half-written folder is never mistaken for one.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded: missing, corrupt or of the wrong shape."""
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_tensors(tensors, path):
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    _fsync(path)
+
+
+def save_json(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_dir(final: Path, write):
+    """Call write(tmp_dir), then move tmp_dir to `final` in one rename."""
+    final = Path(final)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    _fsync(tmp)
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+    _fsync(final.parent)
+
+
+def optimizer_tensors(opt):
+    """AdamW state as flat tensors + JSON-able param groups."""
+    sd = opt.state_dict()
+    tensors = {f"{i}.{k}": v for i, s in sd["state"].items() for k, v in s.items()}
+    return tensors, sd["param_groups"]
+
+
+def load_optimizer(opt, tensors, groups):
+    state = {}
+    for key, v in tensors.items():
+        i, k = key.split(".", 1)
+        state.setdefault(int(i), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def load_weights(model, path):
+    """Strict load that names what is wrong instead of a raw traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file: {path}")
+    try:
+        tensors = load_file(str(path))
+    except Exception as e:  # safetensors raises several types for corrupt headers
+        raise CheckpointError(f"cannot read {path}: {e}") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    if missing:
+        raise CheckpointError(f"{path} lacks {len(missing)} tensors, e.g. {missing[0]}")
+    unexpected = sorted(set(tensors) - set(own))
+    if unexpected:
+        raise CheckpointError(f"{path} has unexpected tensors, e.g. {unexpected[0]}")
+    for k, v in tensors.items():
+        if v.shape != own[k].shape:
+            raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
+
+
+def list_checkpoints(run_dir):
+    ckpt = Path(run_dir) / "checkpoints"
+    if not ckpt.is_dir():
+        return []
+    return sorted(p for p in ckpt.iterdir() if p.is_dir() and p.name.startswith("step_")
+                  and not p.name.endswith((".tmp", ".old")) and (p / "state.json").is_file())
+
+
+def prune_checkpoints(run_dir, keep):
+    for old in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old)
