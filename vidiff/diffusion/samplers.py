@@ -40,7 +40,9 @@ def sample_ddpm(denoise, x, ts, schedule, generator=None, progress=False):
 def sample_dpmpp_2m(denoise, x, ts, schedule: Schedule, progress=False, **_):
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2), multistep second order in lambda = log(alpha/sigma).
 
-    The last step, to sigma = 0, is first order: there is no finite step size h.
+    The last step, to t = 0, is first order: to sigma = 0 there is no finite step size h, and
+    where the clamped log-SNR keeps sigma > 0 the step in lambda is so long that extrapolating
+    through it is unstable (diffusers' `lower_order_final`).
     """
     alphas, sigmas = schedule.alpha_sigma(ts)
     lambdas = torch.log(alphas) - torch.log(sigmas)
@@ -51,7 +53,7 @@ def sample_dpmpp_2m(denoise, x, ts, schedule: Schedule, progress=False, **_):
             x = x0
             break
         h = lambdas[i + 1] - lambdas[i]
-        if x0_prev is None:
+        if x0_prev is None or i == len(ts) - 2:
             d = x0
         else:
             r = h_prev / h

@@ -35,7 +35,7 @@ def linear_logsnr(t, beta_0=0.1, beta_1=20.0):
 @dataclass(frozen=True)
 class Schedule:
     kind: Literal["cosine", "linear", "flow"] = "cosine"
-    shift: float = 1.0   # >1 puts more weight on high noise (cosine: SNR / shift^2; flow: SD3 time shift)
+    shift: float = 1.0   # >1 puts more weight on high noise (cosine, linear: SNR / shift^2; flow: SD3 time shift)
 
     def __post_init__(self):
         if self.kind not in ("cosine", "linear", "flow"):
@@ -51,7 +51,7 @@ class Schedule:
             # with the time shift of Esser et al. 2024 (SD3), eq. 23.
             t = self.shift * t / (1 + (self.shift - 1) * t)
             return 1 - t, t
-        logsnr = cosine_logsnr(t, self.shift) if self.kind == "cosine" else linear_logsnr(t)
+        logsnr = cosine_logsnr(t, self.shift) if self.kind == "cosine" else linear_logsnr(t) - 2 * math.log(self.shift)
         return torch.sigmoid(logsnr).sqrt(), torch.sigmoid(-logsnr).sqrt()
 
     def logsnr(self, t):

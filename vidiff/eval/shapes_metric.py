@@ -1,0 +1,188 @@
+"""A detector and scorer for shapes-world clips: is the motion *right*, not just pretty?
+
+Per frame: find the object (bright pixels on black), its colour (nearest palette
+entry), its shape (from how it fills its bounding box and how its area splits
+between top and bottom), its size and its bounding-box centre.
+Per clip: colour and shape match the prompt; the first frames move in the asked
+direction; the object stays one object of one colour, shape and size; and the
+centres follow straight constant-velocity motion with elastic bounces off the
+walls (fitted per axis, every frame within a tolerance).
+
+All lengths are given at 32 px and scale with the frame height.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.shapes import CLEAR_FRAMES, COLOURS, DIRECTIONS, trajectory
+
+PALETTE = np.array(list(COLOURS.values()), dtype=np.float64)     # (7, 3)
+COLOUR_NAMES = list(COLOURS)
+FOREGROUND = 80          # a pixel is object if its brightest channel exceeds this
+MIN_AREA = 12            # px at 32 px: smaller blobs are noise (the smallest object has ~24 px)
+MAX_COLOUR_DIST = 90     # RGB distance beyond which a colour is "none of the palette"
+SIZE_TOL = 1.6           # px at 32 px: allowed spread of the object's size over a clip
+PATH_TOL = 1.0           # px at 32 px: allowed distance between a centre and the fitted physics
+MIN_SPEED = 0.5          # px per frame at 32 px: slower than this is "not moving"
+FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}   # area / side^2
+CRITERIA = ("colour", "shape", "direction", "steady", "motion")
+
+
+@dataclass
+class FrameDetection:
+    found: bool
+    colour: str | None = None
+    shape: str | None = None
+    size: float = 0.0                 # side from the area: steadier than a pixelated bounding box
+    extent: float = 0.0               # bounding-box side (max of width and height), for the walls
+    centre: tuple = (np.nan, np.nan)  # (x, y) of the bounding-box centre
+    extra_blobs: int = 0              # other sizeable blobs: the object split or duplicated
+
+
+def _components(mask):
+    """Connected components (4-neighbour) of a small boolean image; returns a label image."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    current = 0
+    for start in zip(*np.nonzero(mask)):
+        if labels[start]:
+            continue
+        current += 1
+        stack = [start]
+        labels[start] = current
+        while stack:
+            y, x = stack.pop()
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = current
+                    stack.append((ny, nx))
+    return labels
+
+
+def classify_shape(obj):
+    """circle / square / triangle from a boolean mask cropped to its bounding box."""
+    h, w = obj.shape
+    fill = obj.sum() / (h * w)
+    top, bottom = obj[: h // 2].sum(), obj[(h + 1) // 2:].sum()
+    if top < 0.6 * bottom:            # triangle: a quarter of its area above mid-height
+        return "triangle"
+    return "square" if fill > 0.96 else "circle"
+
+
+def detect_frame(frame, scale=1.0):
+    """Find the object in one uint8 (H, W, 3) frame."""
+    mask = frame.max(-1) > FOREGROUND
+    if mask.sum() < MIN_AREA * scale**2:
+        return FrameDetection(False)
+    labels = _components(mask)
+    sizes = np.bincount(labels.ravel())[1:]
+    main = int(np.argmax(sizes)) + 1
+    extra = int(((sizes >= MIN_AREA * scale**2) & (np.arange(1, len(sizes) + 1) != main)).sum())
+    obj = labels == main
+    if obj.sum() < MIN_AREA * scale**2:
+        return FrameDetection(False)
+    ys, xs = np.nonzero(obj)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    mean_rgb = frame[obj].astype(np.float64).mean(0)
+    dist = np.linalg.norm(PALETTE - mean_rgb, axis=1)
+    colour = COLOUR_NAMES[int(np.argmin(dist))] if dist.min() <= MAX_COLOUR_DIST else None
+    shape = classify_shape(obj[y0:y1, x0:x1])
+    side = float(np.sqrt(obj.sum() / FILL[shape]))
+    return FrameDetection(True, colour, shape, side, float(max(y1 - y0, x1 - x0)),
+                          ((x0 + x1) / 2, (y0 + y1) / 2), extra)
+
+
+def direction_of(displacement):
+    """Nearest of the eight directions to a displacement (x right, y down)."""
+    angle = np.arctan2(displacement[1], displacement[0])
+    names = list(DIRECTIONS)
+    angles = np.array([np.arctan2(d[1], d[0]) for d in DIRECTIONS.values()])
+    diff = np.abs(np.angle(np.exp(1j * (angles - angle))))
+    return names[int(np.argmin(diff))]
+
+
+def fit_bouncing_path(centres, size, width, height, scale=1.0):
+    """Best straight-line-with-elastic-bounces path through the centres, per axis.
+
+    Searches start and velocity on a fine grid around the first frames' estimate,
+    with walls where an object of the detected size would touch them (size known
+    to about a pixel, so the wall position is searched too). Returns the max
+    distance of any centre from the fitted path and the fitted velocity.
+    """
+    F = len(centres)
+    steps = np.arange(-1.0, 1.0001, 0.05) * scale
+    wall_shifts = np.array([-0.5, 0.0, 0.5]) * scale
+    f = np.arange(F, dtype=np.float64)
+    worst, velocity = 0.0, np.zeros(2)
+    for axis, extent in ((0, width), (1, height)):
+        c = centres[:, axis]
+        n0 = min(CLEAR_FRAMES, F)
+        v0 = np.polyfit(f[:n0], c[:n0], 1)[0] if n0 > 1 else 0.0
+        vs = v0 + steps[:, None, None, None]                                  # (V, 1, 1, 1)
+        p0s = c[0] + steps[None, :, None, None] * 0.5                         # (1, P, 1, 1)
+        half = size / 2 + wall_shifts[None, None, :, None]                    # (1, 1, S, 1)
+        lo, hi = half, extent - half
+        span = hi - lo
+        free = p0s + vs * f - lo                                              # (V, P, S, F)
+        folded = np.mod(free, 2 * span)
+        path = lo + np.where(folded > span, 2 * span - folded, folded)
+        err = np.abs(path - c).max(-1)                                        # (V, P, S)
+        best = np.unravel_index(np.argmin(err), err.shape)
+        worst = max(worst, float(err[best]))
+        velocity[axis] = float(vs[best[0], 0, 0, 0])
+    return worst, velocity
+
+
+@dataclass
+class ClipScore:
+    colour: bool
+    shape: bool
+    direction: bool
+    steady: bool
+    motion: bool
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def all(self):
+        return all(getattr(self, c) for c in CRITERIA)
+
+
+def score_clip(video, colour, shape, direction):
+    """Score one uint8 (F, H, W, 3) clip against the prompt's colour, shape and direction."""
+    F, H, W, _ = video.shape
+    scale = H / 32
+    dets = [detect_frame(frame, scale) for frame in video]
+    found = [d for d in dets if d.found]
+    if len(found) < F:
+        return ClipScore(False, False, False, False, False, {"missing_frames": F - len(found)})
+    colours = [d.colour for d in dets]
+    shapes = [d.shape for d in dets]
+    sizes = np.array([d.size for d in dets])
+    centres = np.array([d.centre for d in dets])                              # (F, 2)
+    majority = lambda xs: max(set(xs), key=xs.count)
+    steady = (len(set(colours)) == 1 and len(set(shapes)) == 1 and all(d.extra_blobs == 0 for d in dets)
+              and sizes.max() - sizes.min() <= SIZE_TOL * scale)
+    n0 = min(CLEAR_FRAMES, F)
+    first_move = centres[n0 - 1] - centres[0]
+    moving = np.linalg.norm(first_move) / max(n0 - 1, 1) >= MIN_SPEED * scale
+    detail = {"colour": majority(colours), "shape": majority(shapes), "size": float(np.median(sizes))}
+    if F > 1:
+        extent = float(np.median([d.extent for d in dets]))
+        path_err, velocity = fit_bouncing_path(centres, extent, W, H, scale)
+        detail.update(direction=direction_of(first_move) if moving else "still", path_error=path_err,
+                      speed=float(np.linalg.norm(velocity)))
+        motion = moving and path_err <= PATH_TOL * scale
+    else:
+        detail.update(direction="still", path_error=0.0, speed=0.0)
+        motion = True
+    return ClipScore(detail["colour"] == colour, detail["shape"] == shape, detail["direction"] == direction,
+                     steady, motion, detail)
+
+
+def summarise(scores):
+    """Fraction of clips right on each criterion and on everything."""
+    n = max(len(scores), 1)
+    out = {c: sum(getattr(s, c) for s in scores) / n for c in CRITERIA}
+    out["all"] = sum(s.all for s in scores) / n
+    out["clips"] = len(scores)
+    return out
