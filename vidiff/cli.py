@@ -1,7 +1,18 @@
-"""The command line: vidiff train | generate | eval. Each subcommand parses, builds a config, calls the library."""
+"""The vidiff command line: train | generate | eval.
+
+Each subcommand parses its options, builds a config and calls one library
+function. User mistakes end in one line on stderr and exit status 2
+(set VIDIFF_DEBUG=1 to see the full traceback instead).
+"""
 
 import argparse
+import os
 import sys
+from pathlib import Path
+
+from .errors import VidiffError
+
+SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "euler", "heun")
 
 
 def cmd_train(args):
@@ -10,23 +21,138 @@ def cmd_train(args):
 
     cfg = load_config(args.config, args.overrides)
     train(cfg, resume=args.resume, max_steps=args.max_steps)
+    print(f"model written to {Path(cfg.out_dir) / 'model'}")
+
+
+def _load_pipeline(model):
+    import torch
+
+    from .pipeline import VideoPipeline
+
+    torch.set_grad_enabled(False)
+    return VideoPipeline.from_pretrained(model)
+
+
+def _output_paths(out, num, force):
+    from .io.video import check_output_path
+
+    out = Path(out)
+    suffix = check_output_path(out)
+    paths = [out] if num == 1 or suffix == ".npy" else \
+        [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(num)]
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise VidiffError(f"{existing[0]} exists; pass --force to overwrite it")
+    return paths
+
+
+def cmd_generate(args):
+    import torch
+
+    from .io.video import save_video
+
+    paths = _output_paths(args.output, args.num, args.force)     # fail before the slow part
+    pipe = _load_pipeline(args.model)
+    size = args.size or pipe.size
+    video = pipe(args.prompt, num_frames=args.frames, height=size, width=size, num_inference_steps=args.steps,
+                 guidance_scale=args.guidance, sampler=args.sampler, num_videos_per_prompt=args.num,
+                 generator=torch.Generator().manual_seed(args.seed), progress=True)   # (N, F, H, W, 3)
+    if len(paths) == 1 and args.num > 1:
+        save_video(video, paths[0])
+    else:
+        for path, clip in zip(paths, video):
+            save_video(clip, path, fps=args.fps, scale=args.scale)
+    for path in paths:
+        print(path)
+
+
+def cmd_eval(args):
+    from .eval.evaluate import eval_prompts, evaluate, format_table, write_results
+
+    pipe = _load_pipeline(args.model)
+    items = eval_prompts(args.phrasing, args.seeds, seed=args.seed)
+    if args.limit:
+        items = items[: args.limit]
+    summary, rows = evaluate(pipe, items, num_frames=args.frames, steps=args.steps, sampler=args.sampler,
+                             guidance=args.guidance, batch_size=args.batch_size, save_dir=args.save_dir)
+    steps = args.steps or pipe.sample_defaults.steps
+    print(format_table(summary, f"vidiff eval: {args.phrasing} prompts, {steps} steps, "
+                                f"{args.frames or pipe.frames} frames"))
+    if args.output:
+        settings = {k: v for k, v in vars(args).items() if k != "func"}
+        write_results(args.output, summary, rows, settings)
+        print(f"results written to {args.output}")
+
+
+def _sampling_options(p):
+    p.add_argument("--model", default=None, help="model directory (model.safetensors + config.json); "
+                                                  "default: the model shipped with vidiff")
+    p.add_argument("--frames", type=int, default=None, help="number of frames (default: the model's training length)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's, 20)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="sampler (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="vidiff", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a video diffusion model from a config file")
-    t.add_argument("config", help="a TOML config, e.g. configs/shapes-s.toml")
+    p = argparse.ArgumentParser(prog="vidiff", description="Text-to-video diffusion: train, generate, evaluate.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a video diffusion model from a config file",
+                       description="Train a model; checkpoints, previews and the exported model go to out_dir.")
+    t.add_argument("config", help="a TOML config file, e.g. configs/shapes-s.toml")
     t.add_argument("overrides", nargs="*", help="dotted overrides such as optim.lr=3e-4 out_dir=runs/x")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in out_dir")
-    t.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (schedule unchanged)")
+    t.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many steps without changing the learning-rate schedule")
     t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="generate a video from a text prompt",
+                       description="Generate a video from a prompt and write .mp4, .gif, .png (frame strip) or .npy.")
+    g.add_argument("prompt", help='what to show, e.g. "a red circle moving right"')
+    g.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm, .gif, .png or .npy")
+    _sampling_options(g)
+    g.add_argument("--size", type=int, default=None, help="frame height and width in pixels (default: the model's)")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--num", type=int, default=1,
+                   help="number of videos; .npy holds them all (N, F, H, W, 3), other types get _0, _1, ... names")
+    g.add_argument("--fps", type=int, default=8, help="frames per second of .mp4/.gif output")
+    g.add_argument("--scale", type=int, default=4, help="pixel repeat factor for .mp4/.gif/.png (not .npy)")
+    g.add_argument("--force", action="store_true", help="overwrite existing output files")
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("eval", help="score a model on the shapes world (colour, shape, direction, motion)",
+                       description="Generate clips for every colour x shape x direction and score them.")
+    _sampling_options(e)
+    e.add_argument("--seeds", type=int, default=2, help="clips per colour x shape x direction")
+    e.add_argument("--phrasing", choices=("canonical", "train", "heldout"), default="canonical",
+                   help="prompt wording: canonical ('a red circle moving right'), training wordings, "
+                        "or held-out wordings never used in training")
+    e.add_argument("--limit", type=int, default=0, help="evaluate only the first N prompts (quick checks)")
+    e.add_argument("--batch-size", type=int, default=16, help="clips generated together")
+    e.add_argument("--seed", type=int, default=0, help="seed of noise and wording")
+    e.add_argument("--save-dir", default=None, help="also write every clip as a .gif here")
+    e.add_argument("-o", "--output", default=None, help="write per-clip results as JSON here")
+    e.set_defaults(func=cmd_eval)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.func(args)
+    for name in ("frames", "steps", "num", "size", "seeds", "batch_size", "limit", "fps", "scale"):
+        value = getattr(args, name, None)
+        if value is not None and value < (0 if name == "limit" else 1):
+            build_parser().error(f"--{name.replace('_', '-')} must be positive, got {value}")
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("vidiff: interrupted", file=sys.stderr)
+        return 130
+    except (VidiffError, ValueError, FileNotFoundError) as e:
+        if os.environ.get("VIDIFF_DEBUG"):
+            raise
+        print(f"vidiff: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .errors import VidiffError
 from .models.unet import UNetConfig
 
 
-class ConfigError(ValueError):
+class ConfigError(VidiffError, ValueError):
     """A user-facing configuration mistake."""
 
 
@@ -134,13 +135,17 @@ def load_config(path=None, overrides=(), cls=TrainConfig):
                 data = tomllib.load(f) if str(path).endswith(".toml") else json.load(f)
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e}") from None
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"cannot parse config {path}: {e}") from None
     for item in overrides:
         keys, value = parse_override(item)
         node = data
-        for k in keys[:-1]:
+        for i, k in enumerate(keys[:-1]):
             node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(keys[:i + 1])} is a value, not a table")
         node[keys[-1]] = value
     return from_dict(cls, data)
 

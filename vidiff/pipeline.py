@@ -19,6 +19,7 @@ from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser
 from .diffusion.samplers import get_sampler
 from .diffusion.schedules import Schedule, sampling_times
+from .errors import VidiffError
 from .models.unet import UNetConfig, VideoUNet
 from .text.encoders import TextEncoder
 from .training.checkpoint import CheckpointError, load_weights
@@ -80,10 +81,10 @@ class VideoPipeline:
     def _check_size(self, frames, height, width):
         multiple = self.net.cfg.patch * 2 ** (len(self.net.cfg.channels) - 1)
         if height % multiple or width % multiple or height <= 0 or width <= 0:
-            raise ValueError(f"this model needs height and width that are positive multiples of {multiple}, "
+            raise VidiffError(f"this model needs height and width that are positive multiples of {multiple}, "
                              f"got {height}x{width}")
         if frames < 1:
-            raise ValueError(f"frames must be at least 1, got {frames}")
+            raise VidiffError(f"frames must be at least 1, got {frames}")
 
     @torch.no_grad()
     def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
@@ -99,7 +100,7 @@ class VideoPipeline:
         scale = self.sample_defaults.guidance if guidance_scale is None else guidance_scale
         sample_fn = get_sampler(sampler or self.sample_defaults.sampler)
         if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+            raise VidiffError(f"steps must be at least 1, got {steps}")
 
         cond = self.text(prompts)
         uncond = self.text([""] * len(prompts))

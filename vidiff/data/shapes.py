@@ -127,6 +127,9 @@ class ShapesWorld:
                                caption_split=self.caption_split, **fixed)
             if (clip.colour, clip.shape, clip.direction) not in self.exclude:
                 return clip
+            if all(combo in self.exclude for combo in all_combinations()
+                   if all(fixed.get(k) in (None, v) for k, v in zip(("colour", "shape", "direction"), combo))):
+                raise ValueError(f"every clip matching {fixed or 'any prompt'} is excluded")
 
     def batch(self, start, size):
         """Videos as float tensors in [-1, 1], (B, C, F, H, W), with their captions."""

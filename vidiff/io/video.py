@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import VidiffError
+
 FORMATS = (".mp4", ".webm", ".gif", ".png", ".npy")
 READABLE = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".npy")
 
 
-class VideoIOError(ValueError):
+class VideoIOError(VidiffError, ValueError):
     """A file that cannot be written or read as a video."""
 
 
@@ -64,6 +66,9 @@ def save_video(frames, path, fps=8, scale=1):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; give the file the usual permissions
     try:
         if suffix == ".npy":
             np.save(tmp, frames)
@@ -82,12 +87,21 @@ def save_video(frames, path, fps=8, scale=1):
 
 
 def _save_gif(frames, path, fps):
-    """GIF through Pillow: one adaptive palette per frame keeps solid colours exact."""
-    from PIL import Image
+    """GIF through Pillow: one adaptive palette per frame keeps solid colours exact.
 
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                   duration=round(1000 / fps), loop=0)
+    Frames are written one by one: Pillow's save_all merges identical consecutive
+    frames (a still object, a bounce) into one, and the clip would come back shorter.
+    """
+    from PIL import GifImagePlugin, Image
+
+    duration = round(1000 / fps)
+    images = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE) for f in frames]
+    with open(path, "wb") as fp:
+        header, _ = GifImagePlugin.getheader(images[0], info={"loop": 0, "duration": duration})
+        fp.write(b"".join(header))
+        for image in images:
+            fp.write(b"".join(GifImagePlugin.getdata(image, include_color_table=True, duration=duration)))
+        fp.write(b";")
 
 
 def _save_strip(frames, path):
@@ -110,7 +124,7 @@ def load_video(path):
     if suffix == ".npy":
         try:
             frames = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, EOFError) as e:
             raise VideoIOError(f"cannot read {path}: {e}") from None
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise VideoIOError(f"{path} must hold uint8 (F, H, W, 3), got {frames.dtype} {frames.shape}")

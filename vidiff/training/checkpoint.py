@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import VidiffError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(VidiffError, RuntimeError):
     """A checkpoint that cannot be loaded: missing, corrupt or of the wrong shape."""
 
 

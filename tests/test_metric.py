@@ -1,0 +1,164 @@
+"""The shapes-world scorer: true clips pass, and each kind of broken clip fails where it should."""
+
+import numpy as np
+import pytest
+
+from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, ShapesWorld, shape_mask
+from vidiff.eval.shapes_metric import classify_shape, detect_frame, direction_of, score_clip, summarise
+
+N = 40
+
+
+def score(video, clip, **prompt):
+    p = {"colour": clip.colour, "shape": clip.shape, "direction": clip.direction, **prompt}
+    return score_clip(video, p["colour"], p["shape"], p["direction"])
+
+
+def rate(scores, criterion):
+    return summarise(scores)[criterion]
+
+
+@pytest.fixture(scope="module")
+def world():
+    return ShapesWorld(seed=7)
+
+
+@pytest.fixture(scope="module")
+def clips(world):
+    return [world.clip(i) for i in range(N)]
+
+
+# --------------------------------------------------------------------------- true clips
+
+
+def test_true_clips_score_right():
+    world = ShapesWorld(seed=2024)
+    scores = [score(c.video, c) for c in (world.clip(i) for i in range(60))]
+    s = summarise(scores)
+    assert s["clips"] == 60 and s["all"] >= 0.97
+    assert s["colour"] == s["shape"] == s["direction"] == 1.0
+
+
+def test_true_clips_at_64px():
+    world = ShapesWorld(seed=3, height=64, width=64)
+    for c in (world.clip(i) for i in range(4)):
+        s = score(c.video, c)
+        assert s.all, s.detail
+        assert s.detail["size"] == pytest.approx(c.side, abs=1.6 * 2)
+
+
+def test_detected_speed_and_size(clips):
+    for c in clips[:10]:
+        s = score(c.video, c)
+        assert s.detail["speed"] == pytest.approx(c.speed, abs=0.3)
+        assert s.detail["size"] == pytest.approx(c.side, abs=1.6)
+
+
+# --------------------------------------------------------------------------- broken clips
+
+
+def test_shuffled_frames_fail_motion(clips):
+    rng = np.random.default_rng(0)
+    scores = []
+    for c in clips:
+        order = rng.permutation(len(c.video))
+        while (order == np.arange(len(order))).all():
+            order = rng.permutation(len(c.video))
+        scores.append(score(c.video[order], c))
+    assert rate(scores, "motion") <= 0.2 and rate(scores, "all") <= 0.2
+    assert rate(scores, "colour") == rate(scores, "shape") == 1.0    # nothing else is wrong
+
+
+def test_independent_frames_fail(world, clips):
+    """Every frame from a different clip of the same colour and shape: no coherent object or motion."""
+    scores = []
+    for i, c in enumerate(clips):
+        frames = [world.clip(1000 + 20 * i + f, colour=c.colour, shape=c.shape).video[f]
+                  for f in range(len(c.video))]
+        scores.append(score(np.stack(frames), c))
+    assert rate(scores, "motion") <= 0.2 and rate(scores, "steady") <= 0.2 and rate(scores, "all") <= 0.1
+
+
+def test_drifting_colour_fails_steady(clips):
+    scores = []
+    for k, c in enumerate(clips):
+        video = c.video.copy()
+        other = [n for n in COLOURS if n != c.colour][k % 6]
+        half = len(video) // 2 + k % 4
+        video[half:][video[half:].any(-1)] = COLOURS[other]
+        scores.append(score(video, c))
+    assert not any(s.steady or s.all for s in scores)
+
+
+def test_vanishing_object_fails(clips):
+    for k, c in enumerate(clips[:10]):
+        video = c.video.copy()
+        video[[2 + k % 9, 13]] = 0
+        s = score(video, c)
+        assert not s.all and s.detail["missing_frames"] == 2
+
+
+def test_duplicated_object_fails_steady(clips):
+    for c in clips[:10]:
+        video = c.video.copy()
+        video[8:] = np.maximum(video[8:], np.flip(c.video[8:], axis=(1, 2)))   # a mirrored twin appears
+        s = score(video, c)
+        assert not s.steady and not s.all
+
+
+def test_static_object_fails_motion_and_direction(clips):
+    for c in clips[:10]:
+        s = score(np.repeat(c.video[:1], len(c.video), 0), c)
+        assert s.colour and s.shape and s.steady
+        assert not s.direction and not s.motion and s.detail["direction"] == "still"
+
+
+def test_wrong_prompt_fails_that_criterion():
+    world = ShapesWorld(seed=1)
+    c = world.clip(0, colour="red", shape="circle", direction="right")
+    assert score(c.video, c).all
+    wrong_colour = score(c.video, c, colour="blue")
+    assert not wrong_colour.colour and not wrong_colour.all
+    assert wrong_colour.shape and wrong_colour.direction and wrong_colour.steady and wrong_colour.motion
+    for direction in DIRECTIONS:
+        if direction != "right":
+            s = score(c.video, c, direction=direction)
+            assert not s.direction and not s.all and s.colour and s.shape
+    for shape in ("square", "triangle"):
+        assert not score(c.video, c, shape=shape).shape
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+@pytest.mark.parametrize("name,unit", list(DIRECTIONS.items()))
+def test_direction_of(name, unit):
+    unit = np.asarray(unit, float)
+    assert direction_of(unit) == name
+    assert direction_of(3.7 * unit) == name
+    angle = np.arctan2(unit[1], unit[0])
+    for tilt in (-0.3, 0.3):                                    # ~17 degrees off: still nearest
+        assert direction_of((np.cos(angle + tilt), np.sin(angle + tilt))) == name
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("side", [7.0, 8.5, 11.0, 14.0, 18.0, 22.0])
+def test_classify_shape(shape, side):
+    rng = np.random.default_rng(int(side * 10))
+    for centre in rng.uniform(16, 24, size=(15, 1, 2)):
+        mask = shape_mask(shape, centre, side, 40, 40)[0]
+        ys, xs = np.nonzero(mask)
+        assert classify_shape(mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) == shape
+
+
+def test_detect_frame():
+    frame = np.zeros((32, 32, 3), np.uint8)
+    assert not detect_frame(frame).found
+    frame[10:19, 4:13] = COLOURS["purple"]
+    d = detect_frame(frame)
+    assert d.found and (d.colour, d.shape) == ("purple", "square")
+    assert d.centre == (8.5, 14.5) and d.size == pytest.approx(9) and d.extra_blobs == 0
+    frame[25:30, 25:30] = (128, 128, 128)        # a grey blob: off-palette, and a second object
+    assert detect_frame(frame).extra_blobs == 1
+    frame[10:19, 4:13] = (128, 128, 128)
+    assert detect_frame(frame).colour is None
