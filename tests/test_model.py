@@ -65,7 +65,7 @@ def test_temporal_layers_connect_frames(net):
     x = inputs(F=4)
     y = net(**x)
     x2 = x["x"].clone()
-    x2[:, :, 0] += 1.0                       # change only frame 0
+    x2[:, :, 0] += torch.randn_like(x2[:, :, 0])  # change only frame 0
     y2 = net(**{**x, "x": x2})
     assert (y2[:, :, 3] - y[:, :, 3]).abs().max() > 1e-4
 
@@ -111,3 +111,31 @@ def test_gradients_reach_every_parameter(net):
     net(**inputs()).pow(2).mean().backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not missing
+
+
+def test_added_space_time_layers_start_as_identity(tmp_path, net):
+    """init_from-style growth: a model with joint attention loaded from one without it is the same function."""
+    from safetensors.torch import save_file
+
+    from vidiff.training.checkpoint import load_weights
+
+    path = tmp_path / "model.safetensors"
+    save_file(net.state_dict(), str(path))
+    grown = VideoUNet(UNetConfig(**{**vars(TINY), "joint_levels": [1]}))
+    new = load_weights(grown, path, allow_missing=True)
+    assert new and all(".joint." in name for name in new)
+    x = inputs(F=3)
+    torch.testing.assert_close(grown.eval()(**x), net(**x))
+
+
+def test_space_time_attention_mixes_frames_and_positions():
+    from vidiff.models.attention import SpaceTimeAttention
+
+    torch.manual_seed(0)
+    layer = SpaceTimeAttention(16, head_dim=8)
+    for p in layer.parameters():
+        p.data = torch.randn_like(p) * 0.3
+    x = torch.randn(1, 16, 3, 4, 4)
+    x2 = x.clone()
+    x2[:, :, 0, 0, 0] += torch.randn(16)            # one token in frame 0 (not a uniform shift: LayerNorm removes those)
+    assert (layer(x2) - layer(x))[:, :, 2, 3, 3].abs().max() > 1e-4   # reaches another frame and place

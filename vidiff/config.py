@@ -60,6 +60,7 @@ class SampleConfig:
 class TrainConfig:
     out_dir: str = "runs/default"
     text_encoder: str = ""                # a local Hugging Face model directory; "" = bundled MiniLM
+    init_from: str = ""                   # start from these weights (a .safetensors file); layers it lacks stay new
     model: UNetConfig = field(default_factory=UNetConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     data: DataConfig = field(default_factory=DataConfig)

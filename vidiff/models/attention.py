@@ -72,6 +72,32 @@ class TemporalAttention(nn.Module):
         return x + y.view(B, H, W, Fr, C).permute(0, 4, 3, 1, 2)
 
 
+class SpaceTimeAttention(nn.Module):
+    """Full attention over all F*H*W tokens: 'b c f h w -> b (f h w) c'.
+
+    Used only where tokens are few (the coarsest levels), so every frame sees the
+    object's place in every other frame directly. RoPE: half of each head's
+    channels rotate with the frame index, half with (row, column). The output
+    projection starts at zero, like the temporal layers.
+    """
+
+    def __init__(self, dim, head_dim=32):
+        super().__init__()
+        self.attn = SelfAttention(dim, head_dim)
+        self.head_dim = dim // self.attn.heads
+        nn.init.zeros_(self.attn.out.weight)
+        nn.init.zeros_(self.attn.out.bias)
+
+    def forward(self, x):
+        B, C, Fr, H, W = x.shape
+        half = self.head_dim // 2
+        angles = torch.cat([rope_1d(Fr, half, x.device).repeat_interleave(H * W, 0),
+                            rope_2d(H, W, half, x.device).repeat(Fr, 1)], -1)   # (F H W, hd/2)
+        tokens = x.permute(0, 2, 3, 4, 1).reshape(B, Fr * H * W, C)            # B (F H W) C
+        y = self.attn(tokens, angles)
+        return x + y.view(B, Fr, H, W, C).permute(0, 4, 1, 2, 3)
+
+
 class CrossAttention(nn.Module):
     """Every video token attends to the prompt's token states; padding is masked out."""
 

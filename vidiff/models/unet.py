@@ -1,14 +1,20 @@
 """A (2+1)-D video U-Net: convolutions and attention within frames, attention across frames.
 
 Why a U-Net and not a video DiT: on a 2-core CPU the work per denoising step must
-be small. Measured here (benchmarks/model_choice.py), a 4x4-patch pixel DiT spends
-its FLOPs at one resolution and learned neither appearance nor motion in an hour,
-while a U-Net does its per-pixel work cheaply with convolutions at H/2 and puts
-attention where tokens are few (H/4, H/8). Time is modelled separately from space
-(Ho et al. 2022): temporal self-attention with 1-D RoPE at every level, so frame
-offsets are explicit and the same weights run on a single image (F = 1), where
-the temporal layers are skipped. Text enters twice: the pooled embedding joins the
-time embedding in every block's FiLM, and cross-attention reads the token states.
+be small. Measured here at matched parameters (benchmarks/model_choice.py,
+figures in README), a 4x4-patch video DiT does all its work at one resolution
+and trains and samples several times slower than this U-Net, which does its
+per-pixel work with cheap convolutions at H/2 and puts attention where tokens
+are few (H/4 and below).
+
+Time is modelled separately from space (Ho et al. 2022): temporal self-attention
+with 1-D RoPE at every level, so frame offsets are explicit and the same weights
+run on a single image (F = 1), where the temporal layers are skipped. Where tokens
+are fewest (`joint_levels`, e.g. 4x4 and 2x2 per frame) full space-time attention
+is added as well: with factorised attention alone, objects looked right but
+jumped between frames, and at 256 tokens per clip the joint layer is cheap.
+Text enters twice: the pooled embedding joins the time embedding in every
+block's FiLM, and cross-attention reads the token states.
 
 Shapes: x (B, C, F, H, W); t (B,); text (B, T, D_text); text_mask (B, T); pooled (B, D_text).
 """
@@ -19,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import CrossAttention, SpatialAttention, TemporalAttention
+from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
 from .layers import Downsample, ResBlock, Upsample, batch_to_frames, frames_to_batch, group_norm, timestep_embedding
 
 
@@ -29,6 +35,8 @@ class UNetConfig:
     patch: int = 2                                   # pixel-unshuffle factor of the stem
     channels: list = field(default_factory=lambda: [64, 128, 192])  # width per level
     attention_levels: list = field(default_factory=lambda: [1, 2])  # spatial + cross attention here
+    joint_levels: list = field(default_factory=list)  # also full space-time attention here (the
+                                                      # deepest listed level adds it to the mid block)
     emb_dim: int = 256                               # width of the time + pooled-text embedding
     text_dim: int = 384                              # width of the text encoder's states
     head_dim: int = 32
@@ -37,19 +45,21 @@ class UNetConfig:
 class Stage(nn.Module):
     """One U-Net stage: ResBlock, then (optionally) spatial and cross attention, then temporal attention."""
 
-    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool):
+    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False):
         super().__init__()
         self.res = ResBlock(c_in, c_out, cfg.emb_dim)
         self.spatial = SpatialAttention(c_out, cfg.head_dim) if attention else None
         self.cross = CrossAttention(c_out, cfg.text_dim, cfg.head_dim) if attention else None
         self.temporal = TemporalAttention(c_out, cfg.head_dim)
+        self.joint = SpaceTimeAttention(c_out, cfg.head_dim) if joint else None
 
     def forward(self, x, emb, text, text_mask):
         B, _, Fr, _, _ = x.shape
         x = batch_to_frames(self.res(frames_to_batch(x), emb.repeat_interleave(Fr, 0)), Fr)
         if self.spatial is not None:
             x = self.cross(self.spatial(x), text, text_mask)
-        return self.temporal(x)
+        x = self.temporal(x)
+        return x if self.joint is None else self.joint(x)
 
 
 class VideoUNet(nn.Module):
@@ -62,10 +72,12 @@ class VideoUNet(nn.Module):
         self.text_mlp = nn.Sequential(nn.Linear(cfg.text_dim, cfg.emb_dim), nn.SiLU(),
                                       nn.Linear(cfg.emb_dim, cfg.emb_dim))
         self.stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
-        self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, i in cfg.attention_levels) for i in range(len(ch)))
+        self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, i in cfg.attention_levels, i in cfg.joint_levels)
+                                  for i in range(len(ch)))
         self.downsample = nn.ModuleList(Downsample(ch[i], ch[i + 1]) for i in range(len(ch) - 1))
-        self.mid = Stage(ch[-1], ch[-1], cfg, True)
-        self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, i in cfg.attention_levels) for i in range(len(ch)))
+        self.mid = Stage(ch[-1], ch[-1], cfg, True, len(ch) - 1 in cfg.joint_levels)
+        self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, i in cfg.attention_levels, i in cfg.joint_levels)
+                                for i in range(len(ch)))
         self.upsample = nn.ModuleList(Upsample(ch[i + 1], ch[i]) for i in range(len(ch) - 1))
         self.out_norm = group_norm(ch[0])
         self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)

@@ -74,8 +74,12 @@ def load_optimizer(opt, tensors, groups):
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
-def load_weights(model, path):
-    """Strict load that names what is wrong instead of a raw traceback."""
+def load_weights(model, path, allow_missing=False):
+    """Load safetensors weights, naming what is wrong instead of a raw traceback.
+
+    With allow_missing, tensors the file lacks keep their initial values (a model
+    grown by new layers); returns their names.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"missing weights file: {path}")
@@ -85,7 +89,7 @@ def load_weights(model, path):
         raise CheckpointError(f"cannot read {path}: {e}") from None
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
-    if missing:
+    if missing and not allow_missing:
         raise CheckpointError(f"{path} lacks {len(missing)} tensors, e.g. {missing[0]}")
     unexpected = sorted(set(tensors) - set(own))
     if unexpected:
@@ -93,7 +97,8 @@ def load_weights(model, path):
     for k, v in tensors.items():
         if v.shape != own[k].shape:
             raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=not allow_missing)
+    return missing
 
 
 def list_checkpoints(run_dir):

@@ -79,7 +79,11 @@ def train(cfg: TrainConfig, resume=False, max_steps=None, progress=True):
                         exclude=cfg.data.holdout)
     save_json(to_dict(cfg), run_dir / "config.json")
 
-    # 2. Resume from the newest complete checkpoint.
+    # 2. Start from given weights, or resume from the newest complete checkpoint.
+    if cfg.init_from and not (resume and ckpts):
+        new = load_weights(net, cfg.init_from, allow_missing=True)
+        ema = EMA(net, cfg.optim.ema_decay)
+        print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
     step = 0
     if resume and ckpts:
         last = ckpts[-1]
