@@ -5,7 +5,7 @@ spatial attention, temporal attention, cross-attention and an MLP, each with
 adaLN-style modulation by the time + pooled-text embedding (Peebles & Xie 2023).
 The U-Net is vidiff's `VideoUNet` from the given config.
 
-    python benchmarks/model_choice.py [--config configs/shapes-s.toml]
+    python benchmarks/model_choice.py [--config configs/shapes-s-plainv.toml]
 """
 
 import argparse
@@ -86,7 +86,7 @@ def measure(net, B, Fr, S, repeats=3):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="configs/shapes-s.toml")
+    p.add_argument("--config", default="configs/shapes-s-plainv.toml")
     p.add_argument("--batch", type=int, default=8)
     args = p.parse_args()
     cfg = load_config(args.config)

@@ -1,4 +1,4 @@
-"""The vidiff command line: train | generate | eval.
+"""The vidiff command line: train | generate | eval | export.
 
 Each subcommand parses its options, builds a config and calls one library
 function. User mistakes end in one line on stderr and exit status 2
@@ -84,6 +84,20 @@ def cmd_eval(args):
         print(f"results written to {args.output}")
 
 
+def cmd_export(args):
+    import torch
+
+    from .pipeline import VideoPipeline
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise VidiffError(f"{out} exists; pass --force to replace it")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    VideoPipeline.from_pretrained(args.model).save_pretrained(out, dtype=dtype)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    print(f"{out} ({args.dtype}, {size:.1f} MB)")
+
+
 def _sampling_options(p):
     p.add_argument("--model", default=None, help="model directory (model.safetensors + config.json); "
                                                   "default: the model shipped with vidiff")
@@ -133,6 +147,13 @@ def build_parser():
     e.add_argument("--save-dir", default=None, help="also write every clip as a .gif here")
     e.add_argument("-o", "--output", default=None, help="write per-clip results as JSON here")
     e.set_defaults(func=cmd_eval)
+    x = sub.add_parser("export", help="copy a model directory, e.g. to ship it in bf16",
+                       description="Write a model directory's weights in another precision.")
+    x.add_argument("model", help="a model directory, e.g. runs/shapes-s/model")
+    x.add_argument("-o", "--output", required=True, help="the new model directory")
+    x.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="bf16", help="weight precision")
+    x.add_argument("--force", action="store_true", help="replace an existing output directory")
+    x.set_defaults(func=cmd_export)
     return p
 
 
