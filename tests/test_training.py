@@ -83,3 +83,13 @@ def test_save_load_is_bit_exact_and_errors_name_the_problem(tmp_path):
     weights.unlink()
     with pytest.raises(CheckpointError, match="missing weights"):
         VideoPipeline.from_pretrained(tmp_path / "copy")
+
+
+def test_init_from_warm_starts_a_grown_model(tmp_path):
+    """A model grown by space-time layers starts where the smaller one left off."""
+    train(tiny_config(tmp_path / "small", "optim.steps=40", "save_every=40"), progress=False)
+    grown = ["model.joint_levels=[1]", "optim.steps=1", "save_every=1"]
+    fresh = train(tiny_config(tmp_path / "fresh", *grown), progress=False)
+    warm = train(tiny_config(tmp_path / "warm", *grown,
+                             f"init_from={tmp_path / 'small/model/model.safetensors'}"), progress=False)
+    assert warm[0] < 0.8 * fresh[0], (warm, fresh)

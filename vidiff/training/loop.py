@@ -67,8 +67,11 @@ def train(cfg: TrainConfig, resume=False, max_steps=None, progress=True):
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
 
-    # 1. Model, parameterisation, EMA, optimiser.
+    # 1. Model (optionally warm-started), parameterisation, EMA, optimiser.
     net = VideoUNet(cfg.model)
+    if cfg.init_from and not (resume and ckpts):
+        new = load_weights(net, cfg.init_from, allow_missing=True)
+        print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
     schedule = Schedule(cfg.diffusion.schedule, cfg.diffusion.shift)
     denoiser = Denoiser(net, schedule, cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
     ema = EMA(net, cfg.optim.ema_decay)
@@ -79,11 +82,7 @@ def train(cfg: TrainConfig, resume=False, max_steps=None, progress=True):
                         exclude=cfg.data.holdout)
     save_json(to_dict(cfg), run_dir / "config.json")
 
-    # 2. Start from given weights, or resume from the newest complete checkpoint.
-    if cfg.init_from and not (resume and ckpts):
-        new = load_weights(net, cfg.init_from, allow_missing=True)
-        ema = EMA(net, cfg.optim.ema_decay)
-        print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
+    # 2. Resume from the newest complete checkpoint.
     step = 0
     if resume and ckpts:
         last = ckpts[-1]
@@ -167,4 +166,3 @@ def write_preview(run_dir, step, ema_net, cfg, text):
     video = pipe(PREVIEW_PROMPTS, generator=torch.Generator().manual_seed(0))   # (N, F, H, W, 3)
     grid = np.concatenate(list(video), axis=2)                                  # (F, H, N W, 3)
     save_video(grid, Path(run_dir) / "samples" / f"step_{step:07d}.gif", scale=4)
-    ema_net.train(False)
