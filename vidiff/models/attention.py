@@ -18,12 +18,15 @@ from .rope import apply_rope, rope_1d, rope_2d
 class SelfAttention(nn.Module):
     """Multi-head self-attention over (N, L, C) with optional RoPE angles (L, head_dim/2)."""
 
-    def __init__(self, dim, head_dim=32):
+    def __init__(self, dim, head_dim=32, zero_out=False):
         super().__init__()
         self.heads = max(dim // head_dim, 1)
         self.norm = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
+        if zero_out:   # a residual layer that starts as the identity
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def forward(self, x, angles=None):
         N, L, C = x.shape
@@ -58,10 +61,8 @@ class TemporalAttention(nn.Module):
 
     def __init__(self, dim, head_dim=32):
         super().__init__()
-        self.attn = SelfAttention(dim, head_dim)
+        self.attn = SelfAttention(dim, head_dim, zero_out=True)
         self.head_dim = dim // self.attn.heads
-        nn.init.zeros_(self.attn.out.weight)
-        nn.init.zeros_(self.attn.out.bias)
 
     def forward(self, x):
         B, C, Fr, H, W = x.shape
@@ -83,10 +84,8 @@ class SpaceTimeAttention(nn.Module):
 
     def __init__(self, dim, head_dim=32):
         super().__init__()
-        self.attn = SelfAttention(dim, head_dim)
+        self.attn = SelfAttention(dim, head_dim, zero_out=True)
         self.head_dim = dim // self.attn.heads
-        nn.init.zeros_(self.attn.out.weight)
-        nn.init.zeros_(self.attn.out.bias)
 
     def forward(self, x):
         B, C, Fr, H, W = x.shape
