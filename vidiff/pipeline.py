@@ -79,7 +79,7 @@ class VideoPipeline:
 
     # ---- sampling ----------------------------------------------------------------------------
     def _check_size(self, frames, height, width):
-        multiple = self.net.cfg.patch * 2 ** (len(self.net.cfg.channels) - 1)
+        multiple = self.net.size_multiple
         if height % multiple or width % multiple or height <= 0 or width <= 0:
             raise VidiffError(f"this model needs height and width that are positive multiples of {multiple}, "
                              f"got {height}x{width}")

@@ -84,11 +84,16 @@ class VideoUNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    @property
+    def size_multiple(self):
+        """Height and width must divide by this: the stem's patch, then one halving per level."""
+        return self.cfg.patch * 2 ** (len(self.cfg.channels) - 1)
+
     def forward(self, x, t, text, text_mask, pooled):
         B, C, Fr, H, W = x.shape
         p, levels = self.cfg.patch, len(self.cfg.channels)
-        if H % (p * 2 ** (levels - 1)) or W % (p * 2 ** (levels - 1)):
-            raise ValueError(f"height and width must be multiples of {p * 2 ** (levels - 1)}, got {H}x{W}")
+        if H % self.size_multiple or W % self.size_multiple:
+            raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {H}x{W}")
         emb = self.time_mlp(timestep_embedding(t, self.cfg.emb_dim)) + self.text_mlp(pooled)  # (B, E)
         h = self.stem(F.pixel_unshuffle(frames_to_batch(x), p))       # (B F, ch0, H/p, W/p)
         h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
