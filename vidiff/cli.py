@@ -1,4 +1,4 @@
-"""The vidiff command line: train | generate | eval | export.
+"""The vidiff command line: train | generate | extend | interpolate | eval | export.
 
 Each subcommand parses its options, builds a config and calls one library
 function. User mistakes end in one line on stderr and exit status 2
@@ -25,11 +25,8 @@ def cmd_train(args):
 
 
 def _load_pipeline(model):
-    import torch
-
     from .pipeline import VideoPipeline
 
-    torch.set_grad_enabled(False)
     return VideoPipeline.from_pretrained(model)
 
 
@@ -46,24 +43,54 @@ def _output_paths(out, num, force):
     return paths
 
 
-def cmd_generate(args):
-    import torch
-
+def _write(video, paths, args):
     from .io.video import save_video
 
-    paths = _output_paths(args.output, args.num, args.force)     # fail before the slow part
-    pipe = _load_pipeline(args.model)
-    size = args.size or pipe.size
-    video = pipe(args.prompt, num_frames=args.frames, height=size, width=size, num_inference_steps=args.steps,
-                 guidance_scale=args.guidance, sampler=args.sampler, num_videos_per_prompt=args.num,
-                 generator=torch.Generator().manual_seed(args.seed), progress=True)   # (N, F, H, W, 3)
-    if len(paths) == 1 and args.num > 1:
+    if len(paths) == 1 and len(video) > 1:
         save_video(video, paths[0])
     else:
         for path, clip in zip(paths, video):
             save_video(clip, path, fps=args.fps, scale=args.scale)
     for path in paths:
         print(path)
+
+
+def _sampling(args):
+    import torch
+
+    return dict(num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
+                generator=torch.Generator().manual_seed(args.seed), progress=True)
+
+
+def cmd_generate(args):
+    from .io.video import load_image
+
+    paths = _output_paths(args.output, args.num, args.force)     # fail before the slow part
+    image = load_image(args.image) if args.image else None
+    pipe = _load_pipeline(args.model)
+    size = args.size or pipe.size
+    video = pipe(args.prompt, num_frames=args.frames, height=None if image is not None else size,
+                 width=None if image is not None else size, num_videos_per_prompt=args.num, image=image,
+                 **_sampling(args))                                          # (N, F, H, W, 3)
+    _write(video, paths, args)
+
+
+def cmd_extend(args):
+    from .io.video import load_video
+
+    paths = _output_paths(args.output, 1, args.force)
+    video = load_video(args.input)
+    pipe = _load_pipeline(args.model)
+    _write(pipe.extend(video, args.prompt, args.frames, **_sampling(args)), paths, args)
+
+
+def cmd_interpolate(args):
+    from .io.video import load_video
+
+    paths = _output_paths(args.output, 1, args.force)
+    video = load_video(args.input)
+    pipe = _load_pipeline(args.model)
+    _write(pipe.interpolate(video, args.prompt, args.factor, **_sampling(args)), paths, args)
 
 
 def cmd_eval(args):
@@ -98,10 +125,20 @@ def cmd_export(args):
     print(f"{out} ({args.dtype}, {size:.1f} MB)")
 
 
-def _sampling_options(p):
+def _output_options(p):
+    p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm, .gif, .png or .npy")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--fps", type=int, default=8, help="frames per second of .mp4/.gif output")
+    p.add_argument("--scale", type=int, default=4, help="pixel repeat factor for .mp4/.gif/.png (not .npy)")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def _sampling_options(p, frames=True):
     p.add_argument("--model", default=None, help="model directory (model.safetensors + config.json); "
                                                   "default: the model shipped with vidiff")
-    p.add_argument("--frames", type=int, default=None, help="number of frames (default: the model's training length)")
+    if frames:
+        p.add_argument("--frames", type=int, default=None,
+                       help="number of frames (default: the model's training length)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's, 20)")
     p.add_argument("--sampler", choices=SAMPLERS, default=None, help="sampler (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
@@ -120,19 +157,37 @@ def build_parser():
                    help="stop after this many steps without changing the learning-rate schedule")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="generate a video from a text prompt",
-                       description="Generate a video from a prompt and write .mp4, .gif, .png (frame strip) or .npy.")
+    g = sub.add_parser("generate", help="generate a video from a text prompt (and optionally a first frame)",
+                       description="Generate a video from a prompt and write .mp4, .gif, .png (frame strip) or .npy. "
+                                   "--frames beyond the model's training length makes a long video from "
+                                   "overlapping windows (frame-conditioned models).")
     g.add_argument("prompt", help='what to show, e.g. "a red circle moving right"')
-    g.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm, .gif, .png or .npy")
+    g.add_argument("--image", default=None,
+                   help="image-to-video: this picture (.png .jpg .webp, or .npy (H, W, 3)) becomes frame 0")
     _sampling_options(g)
     g.add_argument("--size", type=int, default=None, help="frame height and width in pixels (default: the model's)")
-    g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--num", type=int, default=1,
                    help="number of videos; .npy holds them all (N, F, H, W, 3), other types get _0, _1, ... names")
-    g.add_argument("--fps", type=int, default=8, help="frames per second of .mp4/.gif output")
-    g.add_argument("--scale", type=int, default=4, help="pixel repeat factor for .mp4/.gif/.png (not .npy)")
-    g.add_argument("--force", action="store_true", help="overwrite existing output files")
+    _output_options(g)
     g.set_defaults(func=cmd_generate)
+
+    x = sub.add_parser("extend", help="continue a video",
+                       description="Continue a clip: new frames follow the given ones, which are kept unchanged.")
+    x.add_argument("input", help="the clip to continue (.mp4 .webm .gif .npy)")
+    x.add_argument("prompt", help="what happens next")
+    x.add_argument("--frames", type=int, default=16, help="number of frames to add (default 16)")
+    _sampling_options(x, frames=False)
+    _output_options(x)
+    x.set_defaults(func=cmd_extend)
+
+    i = sub.add_parser("interpolate", help="make new frames between the frames of a video",
+                       description="Temporal super-resolution: factor - 1 new frames between every two given ones.")
+    i.add_argument("input", help="the clip (.mp4 .webm .gif .npy)")
+    i.add_argument("--factor", type=int, choices=(2, 4), default=2, help="frame-rate multiplier")
+    i.add_argument("--prompt", default="", help="optional description of the clip")
+    _sampling_options(i, frames=False)
+    _output_options(i)
+    i.set_defaults(func=cmd_interpolate)
 
     e = sub.add_parser("eval", help="score a model on the shapes world (colour, shape, direction, motion)",
                        description="Generate clips for every colour x shape x direction and score them.")
@@ -171,6 +226,9 @@ def main(argv=None):
     except (VidiffError, ValueError, FileNotFoundError) as e:
         if os.environ.get("VIDIFF_DEBUG"):
             raise
+        if getattr(e, "exit_code", None):            # a run stopped on purpose, checkpoint saved
+            print(f"vidiff: {e}", file=sys.stderr)
+            return e.exit_code
         print(f"vidiff: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -35,6 +35,7 @@ class DataConfig:
     seed: int = 0                         # seeds the endless training stream
     caption_dropout: float = 0.1          # prompts replaced by "" so guidance has an unconditional model
     holdout: list = field(default_factory=list)  # [colour, shape, direction] triples never trained on
+    known_frames: float = 0.0             # fraction of clips shown some frames as given (model.frame_conditioning)
 
 
 @dataclass
@@ -45,6 +46,9 @@ class OptimConfig:
     warmup_steps: int = 200
     steps: int = 20000                    # total optimiser steps
     grad_clip: float = 1.0
+    grad_accum: int = 1                   # micro-batches per step; batch_size stays the global batch
+    max_bad_steps: int = 10               # non-finite steps in a row (each skipped) before the run stops
+    parallel: Literal["ddp", "fsdp"] = "ddp"   # under torchrun: replicate (DDP) or shard (FSDP2) the model
     ema_decay: float = 0.999              # upper bound; warmed up as (1 + n) / (10 + n)
     bf16: bool = False                    # autocast the network to bfloat16 (fast only with AVX-512 BF16 / AMX)
 
@@ -60,6 +64,7 @@ class SampleConfig:
 class TrainConfig:
     out_dir: str = "runs/default"
     text_encoder: str = ""                # a local Hugging Face model directory; "" = bundled MiniLM
+    device: Literal["auto", "cpu", "cuda"] = "auto"   # auto: one GPU per process where there are GPUs
     init_from: str = ""                   # start from these weights (a .safetensors file); layers it lacks stay new
     model: UNetConfig = field(default_factory=UNetConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)

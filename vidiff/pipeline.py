@@ -3,6 +3,9 @@
     pipe = VideoPipeline.from_pretrained()            # the shipped default model
     video = pipe("a red circle moving right", num_frames=16, generator=torch.Generator().manual_seed(0))
     save_video(video[0], "circle.mp4")
+    pipe(prompt, image=first_frame)                   # image-to-video
+    pipe.extend(video[0], prompt, num_frames=16)      # continue a clip
+    pipe.interpolate(video[0], factor=4)              # new frames between the given ones
 
 A model directory holds `model.safetensors` and `config.json` (network, diffusion
 and sampling defaults). Frames come back as uint8 arrays (N, F, H, W, 3).
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .config import DiffusionConfig, SampleConfig, from_dict, to_dict
 from .diffusion.denoiser import Denoiser
@@ -86,31 +90,145 @@ class VideoPipeline:
         if frames < 1:
             raise VidiffError(f"frames must be at least 1, got {frames}")
 
-    @torch.no_grad()
-    def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
-                 guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
-                 progress=False):
-        """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt."""
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
-        frames = num_frames or self.frames
-        height, width = height or self.size, width or self.size
-        self._check_size(frames, height, width)
-        steps = num_inference_steps or self.sample_defaults.steps
-        scale = self.sample_defaults.guidance if guidance_scale is None else guidance_scale
-        sample_fn = get_sampler(sampler or self.sample_defaults.sampler)
+    def _settings(self, steps, guidance_scale, sampler):
+        steps = steps or self.sample_defaults.steps
         if steps < 1:
             raise VidiffError(f"steps must be at least 1, got {steps}")
+        scale = self.sample_defaults.guidance if guidance_scale is None else guidance_scale
+        return steps, scale, get_sampler(sampler or self.sample_defaults.sampler)
 
+    def _text(self, prompts):
         cond = self.text(prompts)
         uncond = self.text([""] * len(prompts))
         # Pad both to one token length so they batch together under guidance.
         length = max(cond["text"].shape[1], uncond["text"].shape[1])
-        cond, uncond = _pad_text(cond, length), _pad_text(uncond, length)
-        denoise = cfg_denoiser(self.denoiser, cond, uncond, scale)
-        x = torch.randn((len(prompts), 3, frames, height, width), generator=generator)
-        x = sample_fn(denoise, x, sampling_times(steps), self.schedule, generator=generator, progress=progress)
+        return _pad_text(cond, length), _pad_text(uncond, length)
+
+    @torch.no_grad()
+    def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
+                 guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
+                 image=None, progress=False):
+        """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt.
+
+        `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
+        frame-conditioned model, `num_frames` beyond the training length is made window by
+        window, each new window conditioned on the overlap with the last.
+        """
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
+        frames = num_frames or self.frames
+        if image is not None:
+            image = _as_frames(image, "image", ndim=3)[:, None]              # (N, 1, H, W, 3)
+            if image.shape[0] not in (1, len(prompts)):
+                raise VidiffError(f"got {image.shape[0]} images for {len(prompts)} videos")
+            height, width = image.shape[2:4]
+        height, width = height or self.size, width or self.size
+        self._check_size(frames, height, width)
+        x = torch.zeros(len(prompts), 3, frames, height, width)
+        known = torch.zeros(frames, dtype=torch.bool)
+        if image is not None:
+            x[:, :, :1] = video_to_tensor(image)
+            known[0] = True
+        return self._generate(x, known, prompts, num_inference_steps, guidance_scale, sampler, generator,
+                              progress)
+
+    @torch.no_grad()
+    def extend(self, video, prompt, num_frames, num_inference_steps=None, guidance_scale=None, sampler=None,
+               generator=None, progress=False):
+        """Continue a clip (uint8 (F, H, W, 3) or (N, F, H, W, 3)) by `num_frames` frames; returns the
+        whole clip, the given frames unchanged."""
+        video = _as_frames(video, "video", ndim=4)
+        if num_frames < 1:
+            raise VidiffError(f"frames to add must be at least 1, got {num_frames}")
+        n, given = video.shape[:2]
+        self._check_size(given + num_frames, *video.shape[2:4])
+        x = torch.zeros(n, 3, given + num_frames, *video.shape[2:4])
+        x[:, :, :given] = video_to_tensor(video)
+        known = torch.arange(given + num_frames) < given
+        return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
+                              generator, progress)
+
+    @torch.no_grad()
+    def interpolate(self, video, prompt="", factor=2, num_inference_steps=None, guidance_scale=None,
+                    sampler=None, generator=None, progress=False):
+        """Temporal super-resolution: factor - 1 new frames between every two given ones;
+        returns (N, (F - 1) factor + 1, H, W, 3) with the given frames unchanged."""
+        video = _as_frames(video, "video", ndim=4)
+        if factor < 2:
+            raise VidiffError(f"factor must be at least 2, got {factor}")
+        n, given = video.shape[:2]
+        if given < 2:
+            raise VidiffError(f"interpolation needs at least 2 frames, got {given}")
+        total = (given - 1) * factor + 1
+        self._check_size(total, *video.shape[2:4])
+        x = torch.zeros(n, 3, total, *video.shape[2:4])
+        x[:, :, ::factor] = video_to_tensor(video)
+        known = torch.arange(total) % factor == 0
+        if not prompt and guidance_scale is None:
+            guidance_scale = 1.0             # no prompt: nothing to guide towards
+        return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
+                              generator, progress)
+
+    def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress):
+        """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
+        model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
+        steps, scale, sample_fn = self._settings(steps, guidance_scale, sampler)
+        conditioned = self.net.cfg.frame_conditioning
+        if known.any() and not conditioned:
+            raise VidiffError("this model was trained without frame conditioning (model.frame_conditioning); "
+                              "it can only generate from text")
+        if known.any() and tuple(x.shape[3:]) != (self.size, self.size):
+            raise VidiffError(f"given frames are {x.shape[3]}x{x.shape[4]}; this model works on "
+                              f"{self.size}x{self.size} frames (write clips for it with --scale 1)")
+        cond, uncond = self._text(prompts)
+        T = x.shape[2]
+        window = self.frames if conditioned else T      # an unconditioned model makes one window
+        windows = list(plan_windows(known, window, overlap=window // 2))
+        bar = tqdm(windows, desc="windows", disable=not progress or len(windows) < 2, dynamic_ncols=True)
+        known = known.clone()
+        for start in bar:
+            win = slice(start, min(start + window, T))
+            given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
+                if conditioned else {}
+            denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale)
+            noise = torch.randn(x[:, :, win].shape, generator=generator)
+            out = sample_fn(denoise, noise, sampling_times(steps), self.schedule, generator=generator,
+                            progress=progress and len(windows) == 1)
+            new = torch.arange(T)[win][~known[win]]
+            x[:, :, new] = out[:, :, ~known[win]]
+            known[win] = True
         return to_uint8(x)
+
+
+def plan_windows(known, window, overlap):
+    """Start frames of the windows that fill every unknown frame, left to right.
+
+    Each window starts `overlap` frames before the first frame still unknown (so it sees
+    that much of what is already there) and is moved back where it would run off the end.
+    """
+    known = known.clone()
+    T = len(known)
+    while not known.all():
+        first = int((~known).nonzero()[0])
+        start = max(0, min(first - overlap, T - window))
+        yield start
+        known[start:start + window] = True
+
+
+def _prompts(prompt, n):
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if len(prompts) not in (1, n):
+        raise VidiffError(f"got {len(prompts)} prompts for {n} videos")
+    return prompts * n if len(prompts) == 1 else prompts
+
+
+def _as_frames(array, name, ndim):
+    """uint8 frames with a leading batch axis: (N, ...) from (...) or (N, ...)."""
+    a = np.asarray(array)
+    if a.dtype != np.uint8 or a.shape[-1:] != (3,) or a.ndim not in (ndim, ndim + 1):
+        raise VidiffError(f"{name} must be uint8 with shape {'(F, H, W, 3)' if ndim == 4 else '(H, W, 3)'}"
+                          f" (or a batch of them), got {a.dtype} {a.shape}")
+    return a[None] if a.ndim == ndim else a
 
 
 def _pad_text(cond, length):
@@ -124,7 +242,7 @@ def _pad_text(cond, length):
 
 def video_to_tensor(video: np.ndarray):
     """uint8 (F, H, W, 3) or (N, F, H, W, 3) -> float (N, 3, F, H, W) in [-1, 1]."""
-    v = torch.from_numpy(np.asarray(video))
+    v = torch.tensor(np.asarray(video))              # a copy: the caller's frames are never touched
     if v.ndim == 4:
         v = v[None]
     return v.permute(0, 4, 1, 2, 3).float() / 127.5 - 1

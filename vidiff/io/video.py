@@ -115,6 +115,34 @@ def _save_strip(frames, path):
     matplotlib.image.imsave(path, strip, format="png")
 
 
+IMAGES = (".png", ".jpg", ".jpeg", ".webp", ".npy")
+
+
+def load_image(path):
+    """Read one picture (.png .jpg .jpeg .webp, or .npy uint8 (H, W, 3)) into uint8 (H, W, 3)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoIOError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in IMAGES:
+        raise VideoIOError(f"unsupported image type {suffix or '(none)'!r} for {path}; use one of {', '.join(IMAGES)}")
+    if suffix == ".npy":
+        try:
+            image = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise VideoIOError(f"cannot read {path}: {e}") from None
+        if image.dtype != np.uint8 or image.shape[-1:] != (3,) or image.ndim != 3:
+            raise VideoIOError(f"{path} must hold uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        return image
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise VideoIOError(f"cannot read {path}: {e}") from None
+
+
 def load_video(path):
     """Decode a video file (or .npy) into uint8 (F, H, W, 3)."""
     path = Path(path)

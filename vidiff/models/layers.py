@@ -15,6 +15,14 @@ def timestep_embedding(t, dim, max_period=10000.0):
     return torch.cat([args.cos(), args.sin()], -1)                   # (B, dim)
 
 
+def frame_embedding(num_frames, dim, max_period=100.0):
+    """Sinusoidal features of the frame index 0..F-1, shape (F, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half) / half)
+    args = torch.arange(num_frames).float()[:, None] * freqs[None]
+    return torch.cat([args.cos(), args.sin()], -1)
+
+
 def frames_to_batch(x):
     """(B, C, F, H, W) -> (B F, C, H, W): spatial layers treat every frame as an image."""
     B, C, Fr, H, W = x.shape
@@ -45,7 +53,7 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x, emb):
-        """x: (B F, C, H, W); emb: (B F, E), the clip's condition repeated per frame."""
+        """x: (B F, C, H, W); emb: (B F, E), the clip's condition plus each frame's index."""
         h = self.conv1(F.silu(self.norm1(x)))
         scale, shift = self.film(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift

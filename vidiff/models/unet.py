@@ -13,8 +13,19 @@ run on a single image (F = 1), where the temporal layers are skipped. Where toke
 are fewest (`joint_levels`, e.g. 4x4 and 2x2 per frame) full space-time attention
 is added as well: with factorised attention alone, objects looked right but
 jumped between frames, and at 256 tokens per clip the joint layer is cheap.
+With `frame_index`, every block's FiLM also gets the frame's own index (a
+zero-initialised sinusoidal embedding). RoPE tells attention how far apart two
+frames are, but the values it averages carry no offset, so "frame f is f * v
+further along than frame 0" could not be written down; with the index in every
+frame's features it can.
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
+
+Known frames (`frame_conditioning`, VDM-style masked-frame training): the clean
+frames a user gives and a per-frame mask enter through a second, zero-initialised
+stem whose output is added to the first, so one model does text-to-video,
+image-to-video, continuation and interpolation, and an unconditioned model grows
+into a conditioned one without changing what it computes.
 
 Shapes: x (B, C, F, H, W); t (B,); text (B, T, D_text); text_mask (B, T); pooled (B, D_text).
 """
@@ -26,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
-from .layers import Downsample, ResBlock, Upsample, batch_to_frames, frames_to_batch, group_norm, timestep_embedding
+from .layers import (Downsample, ResBlock, Upsample, batch_to_frames, frame_embedding, frames_to_batch, group_norm,
+                     timestep_embedding)
 
 
 @dataclass
@@ -40,6 +52,8 @@ class UNetConfig:
     emb_dim: int = 256                               # width of the time + pooled-text embedding
     text_dim: int = 384                              # width of the text encoder's states
     head_dim: int = 32
+    frame_index: bool = False                        # add each frame's index to its FiLM condition
+    frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
 
 
 class Stage(nn.Module):
@@ -54,8 +68,8 @@ class Stage(nn.Module):
         self.joint = SpaceTimeAttention(c_out, cfg.head_dim) if joint else None
 
     def forward(self, x, emb, text, text_mask):
-        B, _, Fr, _, _ = x.shape
-        x = batch_to_frames(self.res(frames_to_batch(x), emb.repeat_interleave(Fr, 0)), Fr)
+        """emb: (B F, E), one condition per frame."""
+        x = batch_to_frames(self.res(frames_to_batch(x), emb), x.shape[2])
         if self.spatial is not None:
             x = self.cross(self.spatial(x), text, text_mask)
         x = self.temporal(x)
@@ -71,7 +85,15 @@ class VideoUNet(nn.Module):
                                       nn.Linear(cfg.emb_dim, cfg.emb_dim))
         self.text_mlp = nn.Sequential(nn.Linear(cfg.text_dim, cfg.emb_dim), nn.SiLU(),
                                       nn.Linear(cfg.emb_dim, cfg.emb_dim))
+        if cfg.frame_index:
+            self.frame_proj = nn.Linear(cfg.emb_dim, cfg.emb_dim)
+            nn.init.zeros_(self.frame_proj.weight)   # a warm-started model starts as the same function
+            nn.init.zeros_(self.frame_proj.bias)
         self.stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
+        if cfg.frame_conditioning:
+            self.frame_stem = nn.Conv2d((cfg.in_channels + 1) * p * p, ch[0], 3, padding=1)
+            nn.init.zeros_(self.frame_stem.weight)
+            nn.init.zeros_(self.frame_stem.bias)
         self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, i in cfg.attention_levels, i in cfg.joint_levels)
                                   for i in range(len(ch)))
         self.downsample = nn.ModuleList(Downsample(ch[i], ch[i + 1]) for i in range(len(ch) - 1))
@@ -89,13 +111,26 @@ class VideoUNet(nn.Module):
         """Height and width must divide by this: the stem's patch, then one halving per level."""
         return self.cfg.patch * 2 ** (len(self.cfg.channels) - 1)
 
-    def forward(self, x, t, text, text_mask, pooled):
+    def forward(self, x, t, text, text_mask, pooled, frames=None, frame_mask=None):
+        """frames: (B, C, F, H, W) clean known frames (ignored where frame_mask is 0); frame_mask: (B, F)."""
         B, C, Fr, H, W = x.shape
         p, levels = self.cfg.patch, len(self.cfg.channels)
         if H % self.size_multiple or W % self.size_multiple:
             raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {H}x{W}")
         emb = self.time_mlp(timestep_embedding(t, self.cfg.emb_dim)) + self.text_mlp(pooled)  # (B, E)
+        if self.cfg.frame_index:
+            index = self.frame_proj(frame_embedding(Fr, self.cfg.emb_dim).to(x))             # (F, E)
+            emb = (emb[:, None] + index[None]).flatten(0, 1)                                 # (B F, E)
+        else:
+            emb = emb.repeat_interleave(Fr, 0)                                               # (B F, E)
         h = self.stem(F.pixel_unshuffle(frames_to_batch(x), p))       # (B F, ch0, H/p, W/p)
+        if self.cfg.frame_conditioning:
+            m = torch.zeros(B, Fr, device=x.device) if frame_mask is None else frame_mask.to(x)
+            m = m[:, None, :, None, None].expand(B, 1, Fr, H, W)
+            known = torch.zeros_like(x) if frames is None else frames.to(x) * m
+            h = h + self.frame_stem(F.pixel_unshuffle(frames_to_batch(torch.cat([known, m], 1)), p))
+        elif frame_mask is not None and frame_mask.any():
+            raise ValueError("this model was trained without frame conditioning")
         h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
         skips = []
         for i, stage in enumerate(self.down):

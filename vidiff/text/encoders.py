@@ -44,14 +44,14 @@ class TextEncoder:
 
     @torch.no_grad()
     def _encode_new(self, prompts):
-        batch = self.tokenizer(prompts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
-        states = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mask = batch["attention_mask"]
-        for prompt, s, m in zip(prompts, states, mask):
-            n = int(m.sum())
-            tokens = s[:n].float().clone()                          # (T_i, D)
-            pooled = torch.nn.functional.normalize(tokens.mean(0), dim=0)  # mean pooling, as MiniLM
+        # One prompt at a time: in a padded batch the states change in the last bits with the
+        # batch's other prompts, and a resumed run (cold cache) must see exactly what an
+        # uninterrupted one did.
+        for prompt in prompts:
+            ids = self.tokenizer([prompt], truncation=True, max_length=self.max_length, return_tensors="pt")
+            tokens = self.model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
+            tokens = tokens.last_hidden_state[0].float().clone()            # (T_i, D)
+            pooled = torch.nn.functional.normalize(tokens.mean(0), dim=0)   # mean pooling, as MiniLM
             self._cache[prompt] = (tokens, pooled)
 
     def __call__(self, prompts):

@@ -59,21 +59,6 @@ def atomic_dir(final: Path, write):
     _fsync(final.parent)
 
 
-def optimizer_tensors(opt):
-    """AdamW state as flat tensors + JSON-able param groups."""
-    sd = opt.state_dict()
-    tensors = {f"{i}.{k}": v for i, s in sd["state"].items() for k, v in s.items()}
-    return tensors, sd["param_groups"]
-
-
-def load_optimizer(opt, tensors, groups):
-    state = {}
-    for key, v in tensors.items():
-        i, k = key.split(".", 1)
-        state.setdefault(int(i), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": groups})
-
-
 def load_weights(model, path, allow_missing=False):
     """Load safetensors weights, naming what is wrong instead of a raw traceback.
 

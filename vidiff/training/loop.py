@@ -2,11 +2,18 @@
 
 Determinism: the data stream is indexed (batch k is clips k*B ... k*B+B-1 of the
 seeded shapes world) and every step draws its noise from a generator seeded by
-(seed, step), so a resumed run sees exactly what an uninterrupted one would.
+(seed, step), so a resumed run sees exactly what an uninterrupted one would, and
+N processes under torchrun (each taking its slice of the batch) see what one does.
+
+Reliability: checkpoints are atomic folders; SIGINT / SIGTERM save one before the
+run exits; a step whose loss or gradient is not finite is skipped and counted, and
+`optim.max_bad_steps` of them in a row stop the run with the last good weights saved.
 """
 
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,16 +22,19 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig, to_dict
+from ..config import ConfigError, TrainConfig, to_dict
 from ..data.captions import canonical
+from ..data.masks import sample_frame_mask
 from ..data.shapes import ShapesWorld
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.schedules import Schedule
 from ..diffusion.timesteps import sample_t
 from ..models.unet import VideoUNet
 from ..text.encoders import TextEncoder
-from .checkpoint import (CheckpointError, atomic_dir, list_checkpoints, load_optimizer, load_weights,
-                         optimizer_tensors, prune_checkpoints, save_json, save_tensors)
+from ..errors import VidiffError
+from . import distributed
+from .checkpoint import (CheckpointError, atomic_dir, list_checkpoints, load_weights, prune_checkpoints,
+                         save_json, save_tensors)
 from .ema import EMA
 
 PREVIEW_PROMPTS = [canonical("red", "circle", "right"), canonical("blue", "square", "down"),
@@ -54,108 +64,238 @@ def export_model(run_dir, ema_net, cfg: TrainConfig, text_encoder):
     return pipe
 
 
+class TrainingStopped(VidiffError, RuntimeError):
+    """Training ended early on purpose: a signal, or too many non-finite steps in a row."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StopSignals:
+    """SIGINT / SIGTERM set a flag instead of killing the process, so the loop can save first."""
+
+    def __init__(self):
+        self.received = None
+        self._old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
 def train(cfg: TrainConfig, resume=False, max_steps=None, progress=True):
     """Train (or resume) a run in cfg.out_dir; returns the list of logged losses.
 
     `max_steps` stops early (used by tests and time-boxed runs) without changing the schedule.
+    Under torchrun every process calls this; process 0 writes logs and checkpoints.
     """
+    ctx = distributed.setup(cfg.device, cfg.optim.parallel)
+    try:
+        with StopSignals() as signals, torch.enable_grad():   # callers may have turned grad off
+            return _train(cfg, ctx, signals, resume, max_steps, progress)
+    finally:
+        distributed.cleanup(ctx)
+
+
+def _train(cfg, ctx, signals, resume, max_steps, progress):
+    B, accum = cfg.optim.batch_size, cfg.optim.grad_accum
+    if accum < 1 or cfg.optim.max_bad_steps < 1:
+        raise ConfigError("optim.grad_accum and optim.max_bad_steps must be at least 1")
+    if B % (ctx.world * accum):
+        raise ConfigError(f"optim.batch_size={B} must divide by processes x optim.grad_accum "
+                          f"= {ctx.world} x {accum}")
+    if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
+        raise ConfigError("data.known_frames needs model.frame_conditioning = true")
+    b = B // ctx.world                    # this process's share of the global batch
+    micro = b // accum
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
     if ckpts and not resume:
         raise CheckpointError(f"{run_dir} already holds checkpoints; pass --resume to continue it "
                               "or choose another out_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(ctx)              # nobody creates run_dir before everyone has looked
     torch.manual_seed(cfg.seed)
 
-    # 1. Model (optionally warm-started), parameterisation, EMA, optimiser.
+    # 1. Model (warm-started or resumed) and its EMA, loaded before any wrapping; optimiser.
     net = VideoUNet(cfg.model)
-    if cfg.init_from and not (resume and ckpts):
+    last = ckpts[-1] if resume and ckpts else None
+    if cfg.init_from and last is None:
         new = load_weights(net, cfg.init_from, allow_missing=True)
-        print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
-    schedule = Schedule(cfg.diffusion.schedule, cfg.diffusion.shift)
-    denoiser = Denoiser(net, schedule, cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
+        if ctx.main:
+            print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
+    if last is not None:
+        load_weights(net, last / "model.safetensors")
     ema = EMA(net, cfg.optim.ema_decay)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+    if last is not None:
+        load_weights(ema.model, last / "ema.safetensors")
+    net.to(ctx.device)
+    ema.model.to(ctx.device)
+    model = distributed.wrap(net, ctx)
+    if ctx.mode == "fsdp":
+        distributed.wrap(ema.model, ctx)  # sharded like the weights it follows
+    schedule = Schedule(cfg.diffusion.schedule, cfg.diffusion.shift)
+    denoiser = Denoiser(model, schedule, cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
     world = ShapesWorld(cfg.data.seed, cfg.data.frames, cfg.data.size, cfg.data.size,
                         exclude=cfg.data.holdout)
-    save_json(to_dict(cfg), run_dir / "config.json")
-
-    # 2. Resume from the newest complete checkpoint.
-    step = 0
-    if resume and ckpts:
-        last = ckpts[-1]
-        load_weights(net, last / "model.safetensors")
-        load_weights(ema.model, last / "ema.safetensors")
-        state = json.loads((last / "state.json").read_text())
-        load_optimizer(opt, load_file(str(last / "optim.safetensors")), state["param_groups"])
-        step, ema.updates = state["step"], state["ema_updates"]
-        print(f"resumed from {last} at step {step}")
-
-    n_params = sum(p.numel() for p in net.parameters())
-    total = min(cfg.optim.steps, max_steps) if max_steps else cfg.optim.steps
     log_path = run_dir / "log.jsonl"
-    losses = []
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"train {n_params / 1e6:.1f}M",
-               dynamic_ncols=True)
-    t_start, clips_since, t_since = time.time(), 0, time.time()
-    B = cfg.optim.batch_size
-    while step < total:
-        # 3. Batch: clips, captions (some dropped to ""), times and noise, all from (seed, step).
-        g = step_generator(cfg.seed, step)
-        x0, captions = world.batch(step * B, B)
-        drop = torch.rand(B, generator=g) < cfg.data.caption_dropout
-        captions = ["" if d else c for c, d in zip(captions, drop.tolist())]
-        cond = text(captions)
-        t = sample_t(B, cfg.diffusion.time_sampling, generator=g)
-        noise = torch.randn(x0.shape, generator=g)
+    step, skipped = 0, 0
+    if last is not None:
+        state = json.loads((last / "state.json").read_text())
+        distributed.load_optimizer_state(model, opt, load_file(str(last / "optim.safetensors")),
+                                         state["param_groups"])
+        step, ema.updates, skipped = state["step"], state["ema_updates"], state.get("skipped_steps", 0)
+        if ctx.main:
+            truncate_log(log_path, step)   # a killed run may have logged past its last checkpoint
+            print(f"resumed from {last} at step {step}")
+    if ctx.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_json(to_dict(cfg), run_dir / "config.json")
 
-        # 4. Forward, backward, clip, step, EMA.
+    def checkpoint(at_step, export=True):
+        save_checkpoint(run_dir, at_step, model, ema, opt, cfg, ctx,
+                        {"skipped_steps": skipped}, export=export, text=text)
+
+    n_params = sum(p.numel() for p in net.parameters()) * (ctx.world if ctx.mode == "fsdp" else 1)
+    total = min(cfg.optim.steps, max_steps) if max_steps else cfg.optim.steps
+    losses, bad_in_a_row = [], 0
+    bar = tqdm(total=total, initial=step, disable=not (progress and ctx.main),
+               desc=f"train {n_params / 1e6:.1f}M", dynamic_ncols=True)
+    t_start, clips_since, t_since = time.time(), 0, time.time()
+    while step < total:
+        # 3. This process's slice of the global batch. Times, noise and caption dropout are
+        #    drawn for the whole batch from (seed, step), so any process count sees the same.
+        g = step_generator(cfg.seed, step)
+        drop = torch.rand(B, generator=g) < cfg.data.caption_dropout
+        t_all = sample_t(B, cfg.diffusion.time_sampling, generator=g)
+        noise_all = torch.randn((B, cfg.model.in_channels, cfg.data.frames, cfg.data.size, cfg.data.size),
+                                generator=g)
+        known_all = sample_frame_mask(B, cfg.data.frames, cfg.data.known_frames, g) \
+            if cfg.model.frame_conditioning else None
+        lo = ctx.rank * b
+        x0, captions = world.batch(step * B + lo, b)
+        captions = ["" if d else c for c, d in zip(captions, drop[lo:lo + b].tolist())]
+
+        # 4. Forward and backward per micro-batch, then clip, step (unless non-finite), EMA.
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, cfg)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.optim.bf16):
-            loss = denoiser.loss(x0, t, noise, **cond).mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.optim.grad_clip)
-        if not torch.isfinite(grad_norm):
-            raise FloatingPointError(f"non-finite gradient at step {step}; lower optim.lr")
-        opt.step()
-        ema.update(net)
+        loss_sum = 0.0
+        for m in range(accum):
+            s = slice(m * micro, (m + 1) * micro)
+            cond = {k: v.to(ctx.device) for k, v in text(captions[s]).items()}
+            if known_all is not None:
+                cond.update(frames=x0[s].to(ctx.device), frame_mask=known_all[lo:lo + b][s].to(ctx.device))
+            with distributed.no_sync(model, ctx, sync=m == accum - 1), \
+                    torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=cfg.optim.bf16):
+                loss = denoiser.loss(x0[s].to(ctx.device), t_all[lo:lo + b][s].to(ctx.device),
+                                     noise_all[lo:lo + b][s].to(ctx.device), **cond).mean() / accum
+                loss.backward()
+            loss_sum += loss.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        loss_sum, stop = distributed.all_sum([loss_sum, float(signals.received is not None)], ctx)
+        loss_value = loss_sum / ctx.world
+        finite = math.isfinite(loss_value) and bool(torch.isfinite(grad_norm))
+        if finite:
+            opt.step()
+            ema.update(net)
+            bad_in_a_row = 0
+        else:
+            skipped += 1
+            bad_in_a_row += 1
         step += 1
         clips_since += B
-        losses.append(loss.item())
+        losses.append(loss_value)
 
-        # 5. Log, checkpoint, preview.
-        if step % cfg.log_every == 0 or step == total:
+        # 5. Log, checkpoint, preview; stop cleanly on a signal or a run of non-finite steps.
+        if ctx.main and (step % cfg.log_every == 0 or step == total):
             rate = clips_since / (time.time() - t_since)
-            bar.set_postfix(loss=f"{np.mean(losses[-cfg.log_every:]):.4f}", clips_s=f"{rate:.1f}")
+            recent = [v for v in losses[-cfg.log_every:] if math.isfinite(v)]
+            mean_loss = float(np.mean(recent)) if recent else float("nan")
+            bar.set_postfix(loss=f"{mean_loss:.4f}", clips_s=f"{rate:.1f}", **({"skipped": skipped} if skipped else {}))
             with open(log_path, "a") as f:
-                f.write(json.dumps({"step": step, "loss": float(np.mean(losses[-cfg.log_every:])),
-                                    "lr": learning_rate(step - 1, cfg), "clips_per_s": rate,
-                                    "clips_seen": step * B, "elapsed_s": time.time() - t_start}) + "\n")
+                f.write(json.dumps({"step": step, "loss": mean_loss, "lr": learning_rate(step - 1, cfg),
+                                    "clips_per_s": rate, "clips_seen": step * B, "skipped_steps": skipped,
+                                    "elapsed_s": time.time() - t_start}) + "\n")
             clips_since, t_since = 0, time.time()
         bar.update(1)
+        if bad_in_a_row >= cfg.optim.max_bad_steps:
+            # Skipped steps left the weights alone: this checkpoint holds the last good ones.
+            checkpoint(step, export=False)
+            bar.close()
+            raise TrainingStopped(f"{bad_in_a_row} steps in a row had a non-finite loss or gradient "
+                                  f"(step {step}); the weights from before are saved in "
+                                  f"{run_dir / 'checkpoints'}; lower optim.lr or check the data", 3)
+        if stop:
+            checkpoint(step)
+            bar.close()
+            name = "SIGINT" if signals.received in (None, signal.SIGINT) else "SIGTERM"
+            raise TrainingStopped(f"stopped by {name} at step {step}; checkpoint saved in "
+                                  f"{run_dir / 'checkpoints'}; continue with --resume",
+                                  130 if name == "SIGINT" else 143)
         if step % cfg.save_every == 0 or step == total:
-            save_checkpoint(run_dir, step, net, ema, opt, cfg)
-            export_model(run_dir, ema.model, cfg, text)
+            checkpoint(step)
         if cfg.sample_every and (step % cfg.sample_every == 0 or step == total):
-            write_preview(run_dir, step, ema.model, cfg, text)
+            ema_net = plain_ema(ema.model, cfg, ctx)
+            if ctx.main:
+                write_preview(run_dir, step, ema_net, cfg, text)
+            distributed.barrier(ctx)
     bar.close()
+    if skipped and ctx.main:
+        print(f"{skipped} steps skipped for a non-finite loss or gradient")
     return losses
 
 
-def save_checkpoint(run_dir, step, net, ema, opt, cfg):
-    def write(tmp):
-        save_tensors(net.state_dict(), tmp / "model.safetensors")
-        save_tensors(ema.model.state_dict(), tmp / "ema.safetensors")
-        tensors, groups = optimizer_tensors(opt)
-        save_tensors(tensors, tmp / "optim.safetensors")
-        save_json({"step": step, "ema_updates": ema.updates, "param_groups": groups}, tmp / "state.json")
+def truncate_log(log_path, step):
+    if log_path.is_file():
+        lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        log_path.write_text("".join(line + "\n" for line in kept))
 
-    atomic_dir(Path(run_dir) / "checkpoints" / f"step_{step:07d}", write)
-    prune_checkpoints(run_dir, cfg.keep_checkpoints)
+
+def plain_ema(ema_model, cfg, ctx):
+    """The EMA weights as an ordinary module on process 0 (gathered from shards under FSDP)."""
+    if ctx.mode != "fsdp" or ctx.world == 1:
+        return ema_model
+    tensors = distributed.full_state(ema_model)          # collective: every process calls it
+    if not ctx.main:
+        return None
+    net = VideoUNet(cfg.model)
+    net.load_state_dict(tensors)
+    return net.eval()
+
+
+def save_checkpoint(run_dir, step, model, ema, opt, cfg, ctx, extra, export=True, text=None):
+    # Gathering is collective; only process 0 writes.
+    weights, ema_weights = distributed.full_state(model), distributed.full_state(ema.model)
+    tensors, groups = distributed.full_optimizer_state(model, opt)
+    if ctx.main:
+        def write(tmp):
+            save_tensors(weights, tmp / "model.safetensors")
+            save_tensors(ema_weights, tmp / "ema.safetensors")
+            save_tensors(tensors, tmp / "optim.safetensors")
+            save_json({"step": step, "ema_updates": ema.updates, "param_groups": groups, **extra},
+                      tmp / "state.json")
+
+        atomic_dir(Path(run_dir) / "checkpoints" / f"step_{step:07d}", write)
+        prune_checkpoints(run_dir, cfg.keep_checkpoints)
+        if export:
+            net = VideoUNet(cfg.model)
+            net.load_state_dict(ema_weights)
+            export_model(run_dir, net, cfg, text)
+    distributed.barrier(ctx)
 
 
 def write_preview(run_dir, step, ema_net, cfg, text):

@@ -1,0 +1,176 @@
+"""Frame conditioning: masks, windows, the model's known-frame stem, and i2v / extend / interpolate / long."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from vidiff.cli import main
+from vidiff.data.masks import sample_frame_mask
+from vidiff.errors import VidiffError
+from vidiff.models.unet import UNetConfig, VideoUNet
+from vidiff.pipeline import VideoPipeline, plan_windows
+from vidiff.training.loop import train
+
+from test_training import tiny_config
+
+
+def test_windows_cover_every_unknown_frame_and_overlap_what_is_known():
+    def windows(known, window=16, overlap=8):
+        return list(plan_windows(torch.tensor(known), window, overlap))
+
+    assert windows([False] * 40) == [0, 8, 16, 24]                      # long video
+    assert windows([True] * 20 + [False] * 16) == [12, 20]             # continuation of 20 frames
+    assert windows([True] + [False] * 15) == [0]                        # image-to-video
+    assert windows([i % 4 == 0 for i in range(29)]) == [0, 9, 13]      # x4 interpolation of 8 frames
+    assert windows([True] * 5) == []
+    assert windows([False] * 10) == [0]                                 # shorter than a window
+    # Every window after the first sees at least `overlap` frames before its first new one.
+    known = torch.tensor([True] * 3 + [False] * 50)
+    for start in plan_windows(known.clone(), 16, 8):
+        first_new = int((~known[start:]).nonzero()[0]) + start
+        assert first_new - start >= 8 or start == 0
+        known[start:start + 16] = True
+    assert known.all()
+
+
+def test_training_masks_are_the_tasks_patterns():
+    g = torch.Generator().manual_seed(0)
+    assert not sample_frame_mask(64, 16, 0.0, g).any()
+    m = sample_frame_mask(512, 16, 1.0, g)
+    assert m.shape == (512, 16) and set(m.unique().tolist()) == {0.0, 1.0}
+    assert (m.sum(1) >= 1).all() and (m.sum(1) <= 15).all()            # something given, something to make
+    assert (m.sum(1) == 1).float().mean() > 0.2                         # image-to-video is common
+    half = sample_frame_mask(2000, 16, 0.5, torch.Generator().manual_seed(1))
+    assert abs(half.any(1).float().mean() - 0.5) < 0.05
+    a = sample_frame_mask(8, 16, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(a, sample_frame_mask(8, 16, 0.5, torch.Generator().manual_seed(3)))
+
+
+TINY_NET = dict(channels=[16, 32], attention_levels=[1], emb_dim=32, head_dim=8)
+
+
+def test_the_known_frame_stem_starts_as_the_unconditioned_model_and_sees_only_known_frames():
+    torch.manual_seed(0)
+    plain = VideoUNet(UNetConfig(**TINY_NET))
+    cond = VideoUNet(UNetConfig(**TINY_NET, frame_conditioning=True))
+    for w in plain.parameters():                    # zero-initialised output layers would hide everything
+        torch.nn.init.normal_(w, std=0.2)
+    missing = set(cond.state_dict()) - set(plain.state_dict())
+    assert missing == {"frame_stem.weight", "frame_stem.bias"}
+    cond.load_state_dict(plain.state_dict(), strict=False)
+    x, t = torch.randn(2, 3, 4, 16, 16), torch.rand(2)
+    text = dict(text=torch.randn(2, 3, 384), text_mask=torch.ones(2, 3), pooled=torch.randn(2, 384))
+    frames, mask = torch.randn(2, 3, 4, 16, 16), torch.tensor([[1.0, 0, 0, 0], [1, 1, 0, 0]])
+    torch.testing.assert_close(cond(x, t, **text, frames=frames, frame_mask=mask), plain(x, t, **text))
+    torch.nn.init.normal_(cond.frame_stem.weight)
+    out = cond(x, t, **text, frames=frames, frame_mask=mask)
+    changed = frames.clone()
+    changed[:, :, 2:] = 0                                               # frames the mask hides
+    torch.testing.assert_close(cond(x, t, **text, frames=changed, frame_mask=mask), out)
+    changed[0, :, 0] += 1                                               # a frame it shows
+    assert not torch.allclose(cond(x, t, **text, frames=changed, frame_mask=mask), out)
+    with pytest.raises(ValueError, match="without frame conditioning"):
+        plain(x, t, **text, frames=frames, frame_mask=mask)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny frame-conditioned model, trained (briefly) with known frames on half the clips."""
+    out = tmp_path_factory.mktemp("cond")
+    train(tiny_config(out, "model.frame_conditioning=true", "data.known_frames=0.5", "optim.steps=3",
+                      "save_every=3"), progress=False)
+    return out / "model"
+
+
+@pytest.fixture(scope="module")
+def pipe(model_dir):
+    return VideoPipeline.from_pretrained(model_dir)
+
+
+def clip(frames=4, size=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+
+
+def g():
+    return torch.Generator().manual_seed(0)
+
+
+def test_image_to_video_keeps_the_picture_as_frame_0(pipe):
+    image = clip(1)[0]
+    before = image.copy()
+    video = pipe("a red circle moving right", image=image, num_inference_steps=2, generator=g())
+    assert video.shape == (1, 4, 16, 16, 3)
+    assert np.array_equal(video[0, 0], image) and np.array_equal(image, before)
+
+
+def test_extend_interpolate_and_long_videos_keep_the_given_frames(pipe):
+    given = clip(3)
+    video = pipe.extend(given, "a red circle moving right", 6, num_inference_steps=2, generator=g())
+    assert video.shape == (1, 9, 16, 16, 3) and np.array_equal(video[0, :3], given)
+    video = pipe.interpolate(given, factor=4, num_inference_steps=2, generator=g())
+    assert video.shape == (1, 9, 16, 16, 3) and np.array_equal(video[0, ::4], given)
+    long = pipe("a red circle moving right", num_frames=11, num_inference_steps=2, generator=g())
+    assert long.shape == (1, 11, 16, 16, 3)                             # windows of 4, overlap 2
+    # A long video's later windows are conditioned on the overlap: changing the first window changes them.
+    other = pipe("a red circle moving right", num_frames=11, num_inference_steps=2,
+                 generator=torch.Generator().manual_seed(1))
+    assert not np.array_equal(long, other)
+
+
+def test_bad_inputs_are_clear_errors(pipe):
+    with pytest.raises(VidiffError, match="at least 2 frames"):
+        pipe.interpolate(clip(1))
+    with pytest.raises(VidiffError, match="16x16"):
+        pipe.extend(clip(3, size=32), "x", 2)
+    with pytest.raises(VidiffError, match="uint8"):
+        pipe.extend(clip(3).astype(np.float32), "x", 2)
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_commands_end_to_end(model_dir, tmp_path, capsys):
+    src = tmp_path / "in.npy"
+    np.save(src, clip(3))
+    image = tmp_path / "first.png"
+    from PIL import Image
+
+    Image.fromarray(clip(1)[0]).save(image)
+    common = ["--model", model_dir, "--steps", "2"]
+    assert run("generate", "a red circle moving right", "--image", image, "-o", tmp_path / "i2v.npy", *common) == 0
+    i2v = np.load(tmp_path / "i2v.npy")
+    assert i2v.shape == (4, 16, 16, 3) and np.array_equal(i2v[0], np.asarray(Image.open(image)))
+    assert run("extend", src, "a red circle moving right", "--frames", 5, "-o", tmp_path / "ext.npy", *common) == 0
+    assert np.load(tmp_path / "ext.npy").shape == (8, 16, 16, 3)
+    assert run("interpolate", src, "--factor", 2, "-o", tmp_path / "x2.gif", *common) == 0
+    assert (tmp_path / "x2.gif").stat().st_size > 0
+    assert run("generate", "a red circle", "--frames", 10, "-o", tmp_path / "long.npy", *common) == 0
+    assert np.load(tmp_path / "long.npy").shape == (10, 16, 16, 3)
+
+    # Bad input: a clear line, exit 2, and the input file untouched.
+    before = digest(src)
+    np.save(tmp_path / "one.npy", clip(1))
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all")
+    capsys.readouterr()
+    for args, message in [(("interpolate", tmp_path / "one.npy"), "at least 2 frames"),
+                          (("extend", tmp_path / "junk.mp4", "x"), "cannot decode"),
+                          (("extend", tmp_path / "missing.mp4", "x"), "no such file"),
+                          (("generate", "x", "--image", src), "must hold uint8 (H, W, 3)")]:
+        assert run(*args, "-o", tmp_path / "out.npy", *common) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert digest(src) == before and not (tmp_path / "out.npy").exists()
+
+
+def test_a_text_only_model_refuses_frames_clearly(tmp_path):
+    train(tiny_config(tmp_path, "optim.steps=1", "save_every=1"), progress=False)
+    pipe = VideoPipeline.from_pretrained(tmp_path / "model")
+    with pytest.raises(VidiffError, match="without frame conditioning"):
+        pipe("x", image=clip(1)[0])

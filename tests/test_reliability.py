@@ -1,0 +1,111 @@
+"""Training survives crashes: kill -9 then --resume, SIGINT / SIGTERM, non-finite steps."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vidiff.diffusion.denoiser import Denoiser
+from vidiff.training.checkpoint import list_checkpoints
+from vidiff.training.loop import TrainingStopped, train
+
+from test_training import TINY, tiny_config
+
+
+def start_training(out_dir, *extra):
+    """`vidiff train` in a child process, as a user would run it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "vidiff", "train", "configs/shapes-s.toml", *TINY,
+                             f"out_dir={out_dir}", *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, proc, timeout=180):
+    deadline = time.time() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "training made no progress"
+        time.sleep(0.02)
+
+
+def logged(run_dir):
+    path = run_dir / "log.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
+    run = ["optim.steps=500", "save_every=3", "log_every=1", "keep_checkpoints=2"]
+    proc = start_training(tmp_path / "killed", *run)
+    wait_for(lambda: any(int(p.name[5:]) >= 6 for p in list_checkpoints(tmp_path / "killed")), proc)
+    proc.send_signal(signal.SIGKILL)                  # no handler, no cleanup: a real crash
+    proc.communicate()
+    resumed_at = int(list_checkpoints(tmp_path / "killed")[-1].name[5:])
+    end = resumed_at + 4
+
+    cfg = tiny_config(tmp_path / "killed", *run)
+    train(cfg, resume=True, max_steps=end, progress=False)
+    train(tiny_config(tmp_path / "straight", *run), max_steps=end, progress=False)
+    killed, straight = logged(tmp_path / "killed"), logged(tmp_path / "straight")
+    assert [r["step"] for r in killed] == list(range(1, end + 1))   # nothing logged twice after the kill
+    assert [r["loss"] for r in killed] == [r["loss"] for r in straight]   # bit-exact
+    a = load_file(str(tmp_path / f"killed/checkpoints/step_{end:07d}/model.safetensors"))
+    b = load_file(str(tmp_path / f"straight/checkpoints/step_{end:07d}/model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_a_checkpoint_before_exiting(tmp_path, sig, code):
+    proc = start_training(tmp_path, "optim.steps=500", "save_every=1000", "log_every=1")
+    wait_for(lambda: len(logged(tmp_path)) >= 3, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert f"stopped by {sig.name}" in err and "--resume" in err
+    assert "Traceback" not in err
+    saved = list_checkpoints(tmp_path)
+    assert len(saved) == 1 and int(saved[0].name[5:]) >= 3
+    step = int(saved[0].name[5:])
+    losses = train(tiny_config(tmp_path, "optim.steps=500", "save_every=1000", "log_every=1"),
+                   resume=True, max_steps=step + 2, progress=False)
+    assert len(losses) == 2
+
+
+def poison_loss(monkeypatch, bad_calls):
+    """Make the training loss NaN on the given (0-based) calls."""
+    original, calls = Denoiser.loss, []
+
+    def loss(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls.append(1)
+        return out * float("nan") if len(calls) - 1 in bad_calls else out
+
+    monkeypatch.setattr(Denoiser, "loss", loss)
+
+
+def test_non_finite_steps_are_skipped_and_counted(tmp_path, monkeypatch):
+    poison_loss(monkeypatch, {2, 3})
+    losses = train(tiny_config(tmp_path, "optim.steps=6", "save_every=6", "log_every=1"), progress=False)
+    assert len(losses) == 6
+    state = json.loads((tmp_path / "checkpoints/step_0000006/state.json").read_text())
+    assert state["skipped_steps"] == 2 and logged(tmp_path)[-1]["skipped_steps"] == 2
+    weights = load_file(str(tmp_path / "checkpoints/step_0000006/model.safetensors"))
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_many_non_finite_steps_stop_the_run_with_the_last_good_weights(tmp_path, monkeypatch):
+    train(tiny_config(tmp_path / "good", "optim.steps=20", "save_every=2"), max_steps=2, progress=False)
+    poison_loss(monkeypatch, set(range(2, 100)))
+    with pytest.raises(TrainingStopped, match="3 steps in a row had a non-finite") as e:
+        train(tiny_config(tmp_path / "bad", "optim.steps=20", "save_every=100", "optim.max_bad_steps=3"),
+              progress=False)
+    assert e.value.exit_code == 3
+    # Steps 3-5 were skipped, so the checkpoint written at step 5 holds the weights of step 2.
+    bad = load_file(str(tmp_path / "bad/checkpoints/step_0000005/model.safetensors"))
+    good = load_file(str(tmp_path / "good/checkpoints/step_0000002/model.safetensors"))
+    assert all(torch.equal(bad[k], good[k]) for k in good)
