@@ -195,7 +195,7 @@ class VideoPipeline:
             out = sample_fn(denoise, noise, sampling_times(steps), self.schedule, generator=generator,
                             progress=progress and len(windows) == 1)
             new = torch.arange(T)[win][~known[win]]
-            x[:, :, new] = out[:, :, ~known[win]]
+            x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
             known[win] = True
         return to_uint8(x)
 

@@ -175,7 +175,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                desc=f"train {n_params / 1e6:.1f}M", dynamic_ncols=True)
     t_start, clips_since, t_since = time.time(), 0, time.time()
     while step < total:
-        # 3. This process's slice of the global batch. Times, noise and caption dropout are
+        # 2. This process's slice of the global batch. Times, noise and caption dropout are
         #    drawn for the whole batch from (seed, step), so any process count sees the same.
         g = step_generator(cfg.seed, step)
         drop = torch.rand(B, generator=g) < cfg.data.caption_dropout
@@ -188,7 +188,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         x0, captions = world.batch(step * B + lo, b)
         captions = ["" if d else c for c, d in zip(captions, drop[lo:lo + b].tolist())]
 
-        # 4. Forward and backward per micro-batch, then clip, step (unless non-finite), EMA.
+        # 3. Forward and backward per micro-batch, then clip, step (unless non-finite), EMA.
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, cfg)
         opt.zero_grad(set_to_none=True)
@@ -219,7 +219,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         clips_since += B
         losses.append(loss_value)
 
-        # 5. Log, checkpoint, preview; stop cleanly on a signal or a run of non-finite steps.
+        # 4. Log, checkpoint, preview; stop cleanly on a signal or a run of non-finite steps.
         if ctx.main and (step % cfg.log_every == 0 or step == total):
             rate = clips_since / (time.time() - t_since)
             recent = [v for v in losses[-cfg.log_every:] if math.isfinite(v)]
