@@ -139,3 +139,16 @@ def test_space_time_attention_mixes_frames_and_positions():
     x2 = x.clone()
     x2[:, :, 0, 0, 0] += torch.randn(16)            # one token in frame 0 (not a uniform shift: LayerNorm removes those)
     assert (layer(x2) - layer(x))[:, :, 2, 3, 3].abs().max() > 1e-4   # reaches another frame and place
+
+
+def test_gradient_checkpointing_changes_memory_not_gradients(net):
+    randomise_temporal(net)
+    net.train()
+    x = inputs()
+    net(**x).pow(2).mean().backward()
+    plain = {n: p.grad.clone() for n, p in net.named_parameters()}
+    net.zero_grad()
+    net.grad_checkpointing = True
+    net(**x).pow(2).mean().backward()
+    for n, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, plain[n], msg=n)

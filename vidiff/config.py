@@ -51,6 +51,8 @@ class OptimConfig:
     parallel: Literal["ddp", "fsdp"] = "ddp"   # under torchrun: replicate (DDP) or shard (FSDP2) the model
     ema_decay: float = 0.999              # upper bound; warmed up as (1 + n) / (10 + n)
     bf16: bool = False                    # autocast the network to bfloat16 (fast only with AVX-512 BF16 / AMX)
+    grad_checkpointing: bool = False      # recompute each U-Net stage in backward: less memory, more compute
+    compile: bool = False                 # torch.compile the network (no gain measured on a 2-core CPU)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
@@ -106,6 +107,13 @@ class VideoUNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    grad_checkpointing = False   # training switch: recompute each stage in backward instead of storing it
+
+    def _run(self, stage, *args):
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(stage, *args, use_reentrant=False)
+        return stage(*args)
+
     @property
     def size_multiple(self):
         """Height and width must divide by this: the stem's patch, then one halving per level."""
@@ -133,15 +141,16 @@ class VideoUNet(nn.Module):
             raise ValueError("this model was trained without frame conditioning")
         h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
         skips = []
+        run = self._run
         for i, stage in enumerate(self.down):
-            h = stage(h, emb, text, text_mask)
+            h = run(stage, h, emb, text, text_mask)
             skips.append(h)
             if i < levels - 1:
                 h = batch_to_frames(self.downsample[i](frames_to_batch(h)), Fr)
-        h = self.mid(h, emb, text, text_mask)
+        h = run(self.mid, h, emb, text, text_mask)
         for i in reversed(range(levels)):
             if i < levels - 1:
                 h = batch_to_frames(self.upsample[i](frames_to_batch(h)), Fr)
-            h = self.up[i](torch.cat([h, skips[i]], 1), emb, text, text_mask)
+            h = run(self.up[i], torch.cat([h, skips[i]], 1), emb, text, text_mask)
         h = self.out(F.silu(self.out_norm(frames_to_batch(h))))         # (B F, C p p, H/p, W/p)
         return batch_to_frames(F.pixel_unshuffle(h, 1) if p == 1 else F.pixel_shuffle(h, p), Fr)

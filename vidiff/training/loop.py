@@ -140,11 +140,14 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         load_weights(ema.model, last / "ema.safetensors")
     net.to(ctx.device)
     ema.model.to(ctx.device)
+    net.grad_checkpointing = cfg.optim.grad_checkpointing
     model = distributed.wrap(net, ctx)
     if ctx.mode == "fsdp":
         distributed.wrap(ema.model, ctx)  # sharded like the weights it follows
     schedule = Schedule(cfg.diffusion.schedule, cfg.diffusion.shift)
-    denoiser = Denoiser(model, schedule, cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
+    # torch.compile wraps the training module only; weights and checkpoints keep their names.
+    denoiser = Denoiser(torch.compile(model) if cfg.optim.compile else model, schedule,
+                        cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
