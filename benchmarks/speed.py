@@ -22,7 +22,7 @@ SWITCHES = {
     "baseline": {},
     "bf16 autocast": {"bf16": True},
     "grad checkpointing": {"grad_checkpointing": True},
-    "math attention": {"math_attention": True},   # SDPA's reference kernel instead of the fused one
+    "math attention": {"attention": "math"},      # SDPA's reference kernel instead of the fused one
     "torch.compile": {"compile": True},
 }
 
@@ -39,15 +39,13 @@ def matmul_peak(n=1024, repeats=10):
 
 def one(config, frames, batch, switch, repeats):
     """Time one cell; prints a JSON line."""
-    from contextlib import nullcontext
-
-    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     from vidiff.config import load_config
     from vidiff.diffusion.denoiser import Denoiser
     from vidiff.diffusion.schedules import Schedule
     from vidiff.models.unet import VideoUNet
+    from vidiff.training.loop import attention_kernel
 
     opts = SWITCHES[switch]
     cfg = load_config(config)
@@ -62,11 +60,10 @@ def one(config, frames, batch, switch, repeats):
     cond = {"text": torch.randn(batch, 12, cfg.model.text_dim), "text_mask": torch.ones(batch, 12),
             "pooled": torch.randn(batch, cfg.model.text_dim)}
     x0, t = torch.randn(batch, 3, frames, S, S), torch.rand(batch)
-    def kernel():
-        return sdpa_kernel(SDPBackend.MATH) if opts.get("math_attention") else nullcontext()
 
     def step():
-        with kernel(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.get("bf16", False)):
+        with attention_kernel(opts.get("attention", "fused")), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.get("bf16", False)):
             loss = denoiser.loss(x0, t, **cond).mean()
         opt.zero_grad()
         loss.backward()

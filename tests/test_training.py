@@ -93,3 +93,11 @@ def test_init_from_warm_starts_a_grown_model(tmp_path):
     warm = train(tiny_config(tmp_path / "warm", *grown,
                              f"init_from={tmp_path / 'small/model/model.safetensors'}"), progress=False)
     assert warm[0] < 0.8 * fresh[0], (warm, fresh)
+
+
+def test_speed_switches_train_the_same_model(tmp_path):
+    """Gradient checkpointing and SDPA's math kernel change speed and memory, not the losses."""
+    base = train(tiny_config(tmp_path / "a", "optim.steps=3", "save_every=3"), progress=False)
+    for name, switch in [("b", "optim.grad_checkpointing=true"), ("c", "optim.attention=math")]:
+        losses = train(tiny_config(tmp_path / name, "optim.steps=3", "save_every=3", switch), progress=False)
+        assert losses == pytest.approx(base, rel=1e-4), switch

@@ -53,6 +53,7 @@ class OptimConfig:
     bf16: bool = False                    # autocast the network to bfloat16 (fast only with AVX-512 BF16 / AMX)
     grad_checkpointing: bool = False      # recompute each U-Net stage in backward: less memory, more compute
     compile: bool = False                 # torch.compile the network (no gain measured on a 2-core CPU)
+    attention: Literal["fused", "math"] = "fused"   # SDPA's fused kernels, or its reference (math) one
 
 
 @dataclass

@@ -15,11 +15,13 @@ import math
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from ..config import ConfigError, TrainConfig, to_dict
@@ -201,7 +203,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
             cond = {k: v.to(ctx.device) for k, v in text(captions[s]).items()}
             if known_all is not None:
                 cond.update(frames=x0[s].to(ctx.device), frame_mask=known_all[lo:lo + b][s].to(ctx.device))
-            with distributed.no_sync(model, ctx, sync=m == accum - 1), \
+            with distributed.no_sync(model, ctx, sync=m == accum - 1), attention_kernel(cfg.optim.attention), \
                     torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=cfg.optim.bf16):
                 loss = denoiser.loss(x0[s].to(ctx.device), t_all[lo:lo + b][s].to(ctx.device),
                                      noise_all[lo:lo + b][s].to(ctx.device), **cond).mean() / accum
@@ -259,6 +261,11 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     if skipped and ctx.main:
         print(f"{skipped} steps skipped for a non-finite loss or gradient")
     return losses
+
+
+def attention_kernel(kind):
+    """Pin scaled_dot_product_attention to its math kernel, or leave it free to pick a fused one."""
+    return sdpa_kernel(SDPBackend.MATH) if kind == "math" else nullcontext()
 
 
 def truncate_log(log_path, step):
