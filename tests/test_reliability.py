@@ -109,3 +109,12 @@ def test_many_non_finite_steps_stop_the_run_with_the_last_good_weights(tmp_path,
     bad = load_file(str(tmp_path / "bad/checkpoints/step_0000005/model.safetensors"))
     good = load_file(str(tmp_path / "good/checkpoints/step_0000002/model.safetensors"))
     assert all(torch.equal(bad[k], good[k]) for k in good)
+
+
+def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from vidiff.config import ConfigError
+
+    with pytest.raises(ConfigError, match="no GPU"):
+        train(tiny_config(tmp_path, "device=cuda"), progress=False)

@@ -39,6 +39,10 @@ def setup(device="auto", mode="ddp") -> Context:
     """Join the process group torchrun describes (if any) and pick this process's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda" and not torch.cuda.is_available():
+        from ..config import ConfigError
+
+        raise ConfigError("device = cuda, but this machine has no GPU that torch can use")
     cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     dev = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
