@@ -18,6 +18,8 @@ import time
 
 import torch
 
+from throughput import matmul_peak   # benchmarks/ is on the path when this file is run
+
 SWITCHES = {
     "baseline": {},
     "bf16 autocast": {"bf16": True},
@@ -25,16 +27,6 @@ SWITCHES = {
     "math attention": {"attention": "math"},      # SDPA's reference kernel instead of the fused one
     "torch.compile": {"compile": True},
 }
-
-
-def matmul_peak(n=1024, repeats=10):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - t0)
 
 
 def one(config, frames, batch, switch, repeats):
@@ -78,7 +70,7 @@ def one(config, frames, batch, switch, repeats):
     for _ in range(repeats):
         step()
     step_s = (time.perf_counter() - t0) / repeats
-    peak = matmul_peak()
+    peak = matmul_peak(repeats=10)
     print(json.dumps({"step_s": step_s, "flops": flops, "peak": peak,
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 

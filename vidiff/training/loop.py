@@ -275,11 +275,13 @@ def truncate_log(log_path, step):
         log_path.write_text("".join(line + "\n" for line in kept))
 
 
-def plain_ema(ema_model, cfg, ctx):
-    """The EMA weights as an ordinary module on process 0 (gathered from shards under FSDP)."""
+def plain_ema(ema_model, cfg, ctx, tensors=None):
+    """The EMA weights as an ordinary module on process 0 (gathered from shards under FSDP,
+    unless the caller already holds them as `tensors`)."""
     if ctx.mode != "fsdp" or ctx.world == 1:
         return ema_model
-    tensors = distributed.full_state(ema_model)          # collective: every process calls it
+    if tensors is None:
+        tensors = distributed.full_state(ema_model)      # collective: every process calls it
     if not ctx.main:
         return None
     net = VideoUNet(cfg.model)
@@ -302,9 +304,7 @@ def save_checkpoint(run_dir, step, model, ema, opt, cfg, ctx, extra, export=True
         atomic_dir(Path(run_dir) / "checkpoints" / f"step_{step:07d}", write)
         prune_checkpoints(run_dir, cfg.keep_checkpoints)
         if export:
-            net = VideoUNet(cfg.model)
-            net.load_state_dict(ema_weights)
-            export_model(run_dir, net, cfg, text)
+            export_model(run_dir, plain_ema(ema.model, cfg, ctx, ema_weights), cfg, text)
     distributed.barrier(ctx)
 
 
