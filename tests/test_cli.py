@@ -18,7 +18,7 @@ def vidiff(*args, cwd=None):
                           timeout=600)
 
 
-@pytest.mark.parametrize("command", ["train", "generate", "eval"])
+@pytest.mark.parametrize("command", ["train", "generate", "extend", "interpolate", "eval", "export", "inflate", "data"])
 def test_every_subcommand_explains_itself(command):
     r = vidiff(command, "--help")
     assert r.returncode == 0 and "usage: vidiff " + command in r.stdout

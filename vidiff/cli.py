@@ -1,4 +1,4 @@
-"""The vidiff command line: train | generate | extend | interpolate | eval | export.
+"""The vidiff command line: train | generate | extend | interpolate | eval | export | data.
 
 Each subcommand parses its options, builds a config and calls one library
 function. User mistakes end in one line on stderr and exit status 2
@@ -125,6 +125,35 @@ def cmd_export(args):
     print(f"{out} ({args.dtype}, {size:.1f} MB)")
 
 
+def cmd_inflate(args):
+    from .models.inflate import inflate
+    from .pipeline import VideoPipeline
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise VidiffError(f"{out} exists; pass --force to replace it")
+    pipe = VideoPipeline.from_pretrained(args.model)
+    changes = {"spacetime_conv": args.spacetime_conv} if args.spacetime_conv else {}
+    try:
+        pipe.net = inflate(pipe.net, **changes)
+    except ValueError as e:
+        raise VidiffError(f"cannot inflate {args.model}: {e}") from None
+    pipe.frames = args.frames
+    pipe.save_pretrained(out)
+    print(f"{out}: video model, {args.frames} frames; fine-tune it with init_from = \"{out / 'model.safetensors'}\"")
+
+
+def cmd_data_check(args):
+    from .data.folder import check_folder
+
+    report = check_folder(args.folder, args.frames, args.size, fps=args.clip_fps, stride=args.stride or 1,
+                          captions=args.captions, images=args.images)
+    for path, reason in report.skipped:
+        print(f"{path}: {reason}")
+    report.require_files()
+    print(report.summary())
+
+
 def _output_options(p):
     p.add_argument("-o", "--output", required=True, help="output file: .mp4, .webm, .gif, .png or .npy")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -209,12 +238,43 @@ def build_parser():
     x.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="bf16", help="weight precision")
     x.add_argument("--force", action="store_true", help="replace an existing output directory")
     x.set_defaults(func=cmd_export)
+
+    f = sub.add_parser("inflate", help="turn an image model into a video model",
+                       description="Add layers across frames to an image model (trained on one-frame clips) so "
+                                   "that the video model's output equals the image model's on every frame; then "
+                                   "fine-tune it on videos.")
+    f.add_argument("model", help="the image model directory (model.temporal = false)")
+    f.add_argument("-o", "--output", required=True, help="the new video model directory")
+    f.add_argument("--frames", type=int, default=16, help="the clip length it will be trained for (default 16)")
+    f.add_argument("--spacetime-conv", action="store_true", help="also add a 3-D convolution to every stage")
+    f.add_argument("--force", action="store_true", help="replace an existing output directory")
+    f.set_defaults(func=cmd_inflate)
+
+    d = sub.add_parser("data", help="inspect a folder of training videos or pictures",
+                       description="Tools for folders of real training data.")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    c = dsub.add_parser("check", help="list the files a training run would skip, and why",
+                        description="Probe every video (or picture) under FOLDER as training would: print each "
+                                    "file that would be skipped with its reason, then a summary. Exits non-zero "
+                                    "when nothing usable is left.")
+    c.add_argument("folder", metavar="FOLDER", help="the data folder, searched recursively")
+    c.add_argument("--frames", type=int, default=16, help="clip length in frames (default 16)")
+    c.add_argument("--size", type=int, default=32, help="frame height and width in pixels (default 32)")
+    rate = c.add_mutually_exclusive_group()
+    # dest is not `fps`: main() refuses an fps below 1, a fine rate for sampling clips
+    rate.add_argument("--fps", dest="clip_fps", type=float, default=None, metavar="F",
+                      help="sample clips at this frame rate (default: every --stride-th frame)")
+    rate.add_argument("--stride", type=int, default=None, metavar="S", help="take every S-th source frame (default 1)")
+    c.add_argument("--captions", default=None, metavar="MANIFEST",
+                   help="a .csv or .jsonl with path and caption per file (default: clip.txt beside clip.mp4)")
+    c.add_argument("--images", action="store_true", help="check pictures (.png .jpg .jpeg .webp), not videos")
+    c.set_defaults(func=cmd_data_check)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    for name in ("frames", "steps", "num", "size", "seeds", "batch_size", "limit", "fps", "scale"):
+    for name in ("frames", "steps", "num", "size", "seeds", "batch_size", "limit", "fps", "scale", "stride"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "limit" else 1):
             build_parser().error(f"--{name.replace('_', '-')} must be positive, got {value}")

@@ -36,6 +36,21 @@ class DataConfig:
     caption_dropout: float = 0.1          # prompts replaced by "" so guidance has an unconditional model
     holdout: list = field(default_factory=list)  # [colour, shape, direction] triples never trained on
     known_frames: float = 0.0             # fraction of clips shown some frames as given (model.frame_conditioning)
+    num_clips: int = 0                    # > 0: only this many distinct shapes-world clips (data efficiency)
+    # Real videos instead of the shapes world: every .mp4 .webm .mkv .mov .avi .gif under a folder.
+    videos: str = ""                      # the folder; "" = the shapes world
+    captions: str = ""                    # a .csv / .jsonl manifest (path, caption); "" = clip.txt beside clip.mp4
+    fps: float = 0.0                      # sample clips at this frame rate; 0 = every `stride`-th frame
+    stride: int = 1
+    crop: Literal["center", "random"] = "center"   # after resizing the short side to `size`
+    cache_dir: str = ""                   # decoded clips kept here across epochs and runs; "" = in memory
+    workers: int = 0                      # DataLoader processes making batches ahead of the model
+    # Joint image-video training: a share of steps trains on pictures as one-frame clips.
+    images: str = ""                      # "shapes" (stills of the shapes world) or a folder of pictures
+    image_captions: str = ""              # manifest for the pictures; "" = sidecar .txt files
+    image_ratio: float = 0.0              # fraction of steps on a batch of pictures
+    image_batch: int = 0                  # pictures per such step; 0 = batch_size * frames (same pixels)
+    num_images: int = 0                   # > 0: only this many distinct shapes stills
 
 
 @dataclass

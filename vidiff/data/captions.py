@@ -62,6 +62,9 @@ TEMPLATES = {
     ],
 }
 SPLITS = tuple(TEMPLATES)
+# Stills show no motion, so their captions name only colour and shape.
+STILL_TEMPLATES = ["{a} {colour} {shape}", "{a} {colour} {shape} on a black background",
+                   "a picture of {a} {colour} {shape}", "{colour} {shape}"]
 
 
 def caption(rng, colour, shape, direction, split="train"):
@@ -79,6 +82,14 @@ def caption(rng, colour, shape, direction, split="train"):
         text = text.split(" ", 1)[1]   # people often drop the article
     text = re.sub(r"\ba ([aeiou])", r"an \1", text)
     return text[0].upper() + text[1:] if rng.random() < 0.3 else text
+
+
+def still_caption(rng, colour, shape):
+    """One random training wording of (colour, shape) for a still image."""
+    text = rng.choice(STILL_TEMPLATES).format(a=rng.choice(["a", "the", "one"]),
+                                              colour=rng.choice(COLOUR_WORDS["train"][colour]),
+                                              shape=rng.choice(SHAPE_WORDS["train"][shape]))
+    return re.sub(r"\ba ([aeiou])", r"an \1", text)
 
 
 def canonical(colour, shape, direction):

@@ -115,17 +115,25 @@ class ShapesWorld:
     """Deterministic clips: item i of seed s is always the same clip."""
 
     def __init__(self, seed=0, num_frames=16, height=32, width=32, caption_split="train",
-                 exclude=()):
+                 exclude=(), distinct=0, stills=False):
         self.seed, self.num_frames, self.height, self.width = seed, num_frames, height, width
         self.caption_split = caption_split
         self.exclude = {tuple(c) for c in exclude}   # held-out (colour, shape, direction)
+        self.distinct = distinct                     # > 0: a finite set of clips, index % distinct
+        self.stills = stills                         # one-frame pictures captioned by colour and shape
 
     def clip(self, index, **fixed):
+        from .captions import still_caption
+
+        if self.distinct:
+            index %= self.distinct
         rng = np.random.default_rng([self.seed, index])
         while True:
-            clip = sample_clip(rng, self.num_frames, self.height, self.width,
+            clip = sample_clip(rng, 1 if self.stills else self.num_frames, self.height, self.width,
                                caption_split=self.caption_split, **fixed)
             if (clip.colour, clip.shape, clip.direction) not in self.exclude:
+                if self.stills:
+                    clip.caption = still_caption(rng, clip.colour, clip.shape)
                 return clip
             if all(combo in self.exclude for combo in all_combinations()
                    if all(fixed.get(k) in (None, v) for k, v in zip(("colour", "shape", "direction"), combo))):

@@ -89,6 +89,8 @@ class SpaceTimeAttention(nn.Module):
 
     def forward(self, x):
         B, C, Fr, H, W = x.shape
+        if Fr == 1:          # a picture: the temporal layers are skipped, so image weights stay image weights
+            return x
         half = self.head_dim // 2
         angles = torch.cat([rope_1d(Fr, half, x.device).repeat_interleave(H * W, 0),
                             rope_2d(H, W, half, x.device).repeat(Fr, 1)], -1)   # (F H W, hd/2)

@@ -60,6 +60,32 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.conv2(F.silu(h))
 
 
+class SpaceTimeConv(nn.Module):
+    """A residual 3x3x3 convolution over (F, H, W): x + conv3d(silu(norm(x))).
+
+    Per-frame convolutions and attention at one position across frames can only
+    smooth a pixel over time, which favours a still object. A 3-D kernel sees a
+    pixel's neighbours in the frames before and after, so stacked layers follow an
+    object that moves up to one cell per frame (two at 32 px, so every level of
+    the shapes world). Zero-initialised output: adding the layer to a trained
+    model (or inflating an image model) leaves its output unchanged; with one
+    frame it is skipped, like the temporal attention.
+    """
+
+    def __init__(self, channels):
+        super().__init__()
+        self.norm = group_norm(channels)
+        self.conv = nn.Conv3d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x):
+        """x: (B, C, F, H, W)."""
+        if x.shape[2] == 1:
+            return x
+        return x + self.conv(F.silu(self.norm(x)))
+
+
 class Downsample(nn.Module):
     def __init__(self, c_in, c_out):
         super().__init__()

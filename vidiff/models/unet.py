@@ -38,7 +38,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
-from .layers import (Downsample, ResBlock, Upsample, batch_to_frames, frame_embedding, frames_to_batch, group_norm,
+from .layers import (Downsample, ResBlock, SpaceTimeConv, Upsample, batch_to_frames, frame_embedding, frames_to_batch, group_norm,
                      timestep_embedding)
 
 
@@ -53,27 +53,34 @@ class UNetConfig:
     emb_dim: int = 256                               # width of the time + pooled-text embedding
     text_dim: int = 384                              # width of the text encoder's states
     head_dim: int = 32
+    temporal: bool = True                            # False: an image model, no layers across frames
+    spacetime_conv: bool = False                     # a residual 3x3x3 convolution in every stage
     frame_index: bool = False                        # add each frame's index to its FiLM condition
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
 
 
 class Stage(nn.Module):
-    """One U-Net stage: ResBlock, then (optionally) spatial and cross attention, then temporal attention."""
+    """One U-Net stage: ResBlock, (optionally) a 3-D convolution, spatial and cross attention, then
+    temporal attention."""
 
     def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False):
         super().__init__()
         self.res = ResBlock(c_in, c_out, cfg.emb_dim)
+        self.conv3d = SpaceTimeConv(c_out) if cfg.spacetime_conv and cfg.temporal else None
         self.spatial = SpatialAttention(c_out, cfg.head_dim) if attention else None
         self.cross = CrossAttention(c_out, cfg.text_dim, cfg.head_dim) if attention else None
-        self.temporal = TemporalAttention(c_out, cfg.head_dim)
-        self.joint = SpaceTimeAttention(c_out, cfg.head_dim) if joint else None
+        self.temporal = TemporalAttention(c_out, cfg.head_dim) if cfg.temporal else None
+        self.joint = SpaceTimeAttention(c_out, cfg.head_dim) if joint and cfg.temporal else None
 
     def forward(self, x, emb, text, text_mask):
         """emb: (B F, E), one condition per frame."""
         x = batch_to_frames(self.res(frames_to_batch(x), emb), x.shape[2])
+        if self.conv3d is not None:
+            x = self.conv3d(x)
         if self.spatial is not None:
             x = self.cross(self.spatial(x), text, text_mask)
-        x = self.temporal(x)
+        if self.temporal is not None:
+            x = self.temporal(x)
         return x if self.joint is None else self.joint(x)
 
 

@@ -1,7 +1,7 @@
 """The training loop: one flat function, phases numbered.
 
-Determinism: the data stream is indexed (batch k is clips k*B ... k*B+B-1 of the
-seeded shapes world) and every step draws its noise from a generator seeded by
+Determinism: the data stream is indexed (step k's batch is a function of (seed, k),
+data/sources.py) and every step draws its noise from a generator seeded by
 (seed, step), so a resumed run sees exactly what an uninterrupted one would, and
 N processes under torchrun (each taking its slice of the batch) see what one does.
 
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..config import ConfigError, TrainConfig, to_dict
 from ..data.captions import canonical
 from ..data.masks import sample_frame_mask
-from ..data.shapes import ShapesWorld
+from ..data.sources import StepBatches, step_loader as data_loader
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.schedules import Schedule
 from ..diffusion.timesteps import sample_t
@@ -118,8 +118,10 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                           f"= {ctx.world} x {accum}")
     if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
         raise ConfigError("data.known_frames needs model.frame_conditioning = true")
-    b = B // ctx.world                    # this process's share of the global batch
-    micro = b // accum
+    B_image = cfg.data.image_batch or B * cfg.data.frames
+    if cfg.data.image_ratio > 0 and B_image % (ctx.world * accum):
+        raise ConfigError(f"data.image_batch={B_image} must divide by processes x optim.grad_accum "
+                          f"= {ctx.world} x {accum}")
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
     if ckpts and not resume:
@@ -153,15 +155,18 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
-    world = ShapesWorld(cfg.data.seed, cfg.data.frames, cfg.data.size, cfg.data.size,
-                        exclude=cfg.data.holdout)
+    data = StepBatches(cfg.data, B, ctx.rank, ctx.world)
+    for source in (data.videos, data.images):
+        if ctx.main and hasattr(source, "summary"):     # a folder: say what was found and what skipped
+            print(f"data {source.root}: {source.summary()}")
     log_path = run_dir / "log.jsonl"
-    step, skipped = 0, 0
+    step, skipped, seen = 0, 0, {"clips": 0, "images": 0}
     if last is not None:
         state = json.loads((last / "state.json").read_text())
         distributed.load_optimizer_state(model, opt, load_file(str(last / "optim.safetensors")),
                                          state["param_groups"])
         step, ema.updates, skipped = state["step"], state["ema_updates"], state.get("skipped_steps", 0)
+        seen = state.get("seen", {"clips": step * B, "images": 0})
         if ctx.main:
             truncate_log(log_path, step)   # a killed run may have logged past its last checkpoint
             print(f"resumed from {last} at step {step}")
@@ -171,7 +176,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
 
     def checkpoint(at_step, export=True):
         save_checkpoint(run_dir, at_step, model, ema, opt, cfg, ctx,
-                        {"skipped_steps": skipped}, export=export, text=text)
+                        {"skipped_steps": skipped, "seen": seen}, export=export, text=text)
 
     n_params = sum(p.numel() for p in net.parameters()) * (ctx.world if ctx.mode == "fsdp" else 1)
     total = min(cfg.optim.steps, max_steps) if max_steps else cfg.optim.steps
@@ -179,18 +184,22 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     bar = tqdm(total=total, initial=step, disable=not (progress and ctx.main),
                desc=f"train {n_params / 1e6:.1f}M", dynamic_ncols=True)
     t_start, clips_since, t_since = time.time(), 0, time.time()
+    batches = data_loader(data, step, total, cfg.data.workers)
     while step < total:
-        # 2. This process's slice of the global batch. Times, noise and caption dropout are
-        #    drawn for the whole batch from (seed, step), so any process count sees the same.
+        # 2. This process's slice of the global batch (clips, or pictures on an image step). Times,
+        #    noise and caption dropout are drawn for the whole batch from (seed, step), so any
+        #    process count sees the same.
+        x0, captions, image_step = next(batches)
+        Bs = data.batch_size(step)
+        b, Fs = Bs // ctx.world, x0.shape[2]
+        micro = b // accum
         g = step_generator(cfg.seed, step)
-        drop = torch.rand(B, generator=g) < cfg.data.caption_dropout
-        t_all = sample_t(B, cfg.diffusion.time_sampling, generator=g)
-        noise_all = torch.randn((B, cfg.model.in_channels, cfg.data.frames, cfg.data.size, cfg.data.size),
-                                generator=g)
-        known_all = sample_frame_mask(B, cfg.data.frames, cfg.data.known_frames, g) \
-            if cfg.model.frame_conditioning else None
+        drop = torch.rand(Bs, generator=g) < cfg.data.caption_dropout
+        t_all = sample_t(Bs, cfg.diffusion.time_sampling, generator=g)
+        noise_all = torch.randn((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size), generator=g)
+        known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g) \
+            if cfg.model.frame_conditioning and not image_step else None
         lo = ctx.rank * b
-        x0, captions = world.batch(step * B + lo, b)
         captions = ["" if d else c for c, d in zip(captions, drop[lo:lo + b].tolist())]
 
         # 3. Forward and backward per micro-batch, then clip, step (unless non-finite), EMA.
@@ -221,7 +230,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
             skipped += 1
             bad_in_a_row += 1
         step += 1
-        clips_since += B
+        clips_since += Bs
+        seen["images" if image_step else "clips"] += Bs
         losses.append(loss_value)
 
         # 4. Log, checkpoint, preview; stop cleanly on a signal or a run of non-finite steps.
@@ -232,7 +242,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
             bar.set_postfix(loss=f"{mean_loss:.4f}", clips_s=f"{rate:.1f}", **({"skipped": skipped} if skipped else {}))
             with open(log_path, "a") as f:
                 f.write(json.dumps({"step": step, "loss": mean_loss, "lr": learning_rate(step - 1, cfg),
-                                    "clips_per_s": rate, "clips_seen": step * B, "skipped_steps": skipped,
+                                    "clips_per_s": rate, "clips_seen": seen["clips"],
+                                    "images_seen": seen["images"], "skipped_steps": skipped,
                                     "elapsed_s": time.time() - t_start}) + "\n")
             clips_since, t_since = 0, time.time()
         bar.update(1)

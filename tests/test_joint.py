@@ -1,0 +1,129 @@
+"""Joint image-video training, real-video training from the CLI, and inflation of image models."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidiff.cli import main
+from vidiff.config import load_config
+from vidiff.data.captions import DIRECTION_WORDS
+from vidiff.data.sources import StepBatches
+from vidiff.io.video import save_video
+from vidiff.models.inflate import inflate
+from vidiff.models.unet import UNetConfig, VideoUNet
+from vidiff.pipeline import VideoPipeline
+from vidiff.training.loop import train
+
+TINY = ["model.channels=[16, 32]", "model.attention_levels=[1]", "model.emb_dim=32", "model.head_dim=8",
+        "data.frames=4", "data.size=16", "optim.batch_size=4", "optim.warmup_steps=2",
+        "sample_every=0", "log_every=1", "save_every=2"]
+
+
+def log_of(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_image_steps_are_one_frame_batches_of_stills():
+    cfg = load_config("configs/shapes-s.toml", TINY + ["data.images=shapes", "data.image_ratio=0.5"]).data
+    data = StepBatches(cfg, batch_size=4)
+    kinds = [data.is_image(k) for k in range(200)]
+    assert 0.35 < np.mean(kinds) < 0.65 and kinds == [StepBatches(cfg, 4).is_image(k) for k in range(200)]
+    k = kinds.index(True)
+    x, captions, image = data[k]
+    assert image and x.shape == (16, 3, 1, 16, 16)           # batch_size * frames pictures: the same pixels
+    words = {w for ws in DIRECTION_WORDS["train"].values() for phrase in ws for w in phrase.split()} - {"to", "the", "and"}
+    assert not any(set(c.lower().split()) & words for c in captions)   # stills: colour and shape only
+    x, captions, image = data[kinds.index(False)]
+    assert not image and x.shape == (4, 3, 4, 16, 16)
+
+
+def test_a_finite_set_of_clips_repeats():
+    cfg = load_config("configs/shapes-s.toml", TINY + ["data.num_clips=6"]).data
+    videos = StepBatches(cfg, batch_size=4).videos
+    a, b = videos.batch(0, 12)[0], videos.batch(6, 6)[0]
+    assert torch.equal(a[6:], b) and not torch.equal(a[:6], a[6:].flip(0))
+
+
+def test_joint_training_runs_and_counts_both(tmp_path):
+    cfg = load_config("configs/shapes-s.toml", TINY + [f"out_dir={tmp_path}", "optim.steps=6",
+                                                       "data.images=shapes", "data.image_ratio=0.5"])
+    losses = train(cfg, progress=False)
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    last = log_of(tmp_path)[-1]
+    assert last["images_seen"] > 0 and last["clips_seen"] > 0
+    assert last["images_seen"] + 4 * last["clips_seen"] == 16 * 6    # each step is 16 pictures or 4 clips
+
+
+def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path):
+    folder = tmp_path / "videos"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frames = rng.integers(0, 255, (10, 24, 32, 3), dtype=np.uint8)
+        save_video(frames, folder / f"clip{i}.mp4")
+        (folder / f"clip{i}.txt").write_text(f"clip number {i}")
+    (folder / "broken.mp4").write_bytes(b"not a video at all")
+    run = tmp_path / "run"
+    args = ["train", "configs/shapes-s.toml", *TINY, f"out_dir={run}", f"data.videos={folder}", "optim.steps=4"]
+    assert main(args + ["--max-steps", "2"]) in (0, None)
+    assert main(args + ["--resume"]) in (0, None)
+    assert [r["step"] for r in log_of(run)] == [1, 2, 3, 4]
+    assert VideoPipeline.from_pretrained(run / "model").frames == 4
+
+
+def image_model():
+    torch.manual_seed(0)
+    net = VideoUNet(UNetConfig(channels=[16, 32], attention_levels=[1], joint_levels=[1], emb_dim=32,
+                               head_dim=8, temporal=False))
+    with torch.no_grad():                 # trained-looking weights: the zero-initialised outputs too
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+def inputs(frames):
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(2, 3, frames, 16, 16, generator=g), torch.rand(2, generator=g),
+            torch.randn(2, 5, 384, generator=g), torch.ones(2, 5), torch.randn(2, 384, generator=g))
+
+
+@pytest.mark.parametrize("changes", [{}, {"spacetime_conv": True, "frame_index": True}])
+def test_inflated_model_equals_the_image_model_on_every_frame(changes):
+    image = image_model()
+    assert not any("temporal" in k for k in image.state_dict())
+    video = inflate(image, **changes).eval()
+    assert any("temporal" in k for k in video.state_dict())
+    x, t, text, mask, pooled = inputs(5)
+    with torch.no_grad():
+        out = video(x, t, text, mask, pooled)                                   # (B, C, F, H, W)
+        for f in range(5):
+            per_frame = image(x[:, :, f:f + 1], t, text, mask, pooled)         # the image model, one frame
+            torch.testing.assert_close(out[:, :, f:f + 1], per_frame, rtol=0, atol=1e-6)
+
+
+def test_inflation_refuses_a_video_model():
+    video = inflate(image_model())
+    with torch.no_grad():
+        video.down[0].temporal.attn.out.weight.fill_(0.1)      # as if trained on clips
+    with pytest.raises(ValueError, match="already"):
+        inflate(video)
+    with pytest.raises(ValueError, match="can only add"):
+        inflate(image_model(), channels=[8, 16])
+
+
+def test_inflate_command(tmp_path, text_encoder, capsys):
+    from vidiff.config import DiffusionConfig, SampleConfig
+
+    VideoPipeline(image_model(), DiffusionConfig(), SampleConfig(), frames=1, size=16,
+                  text_encoder=text_encoder).save_pretrained(tmp_path / "image")
+    assert main(["inflate", str(tmp_path / "image"), "-o", str(tmp_path / "video"), "--frames", "8",
+                 "--spacetime-conv"]) in (0, None)
+    pipe = VideoPipeline.from_pretrained(tmp_path / "video")
+    assert pipe.frames == 8 and pipe.net.cfg.temporal and pipe.net.cfg.spacetime_conv
+    x, t, text, mask, pooled = inputs(3)
+    with torch.no_grad():
+        torch.testing.assert_close(pipe.net(x, t, text, mask, pooled)[:, :, 1:2],
+                                   image_model()(x[:, :, 1:2], t, text, mask, pooled), rtol=0, atol=1e-6)
+    assert main(["inflate", str(tmp_path / "image"), "-o", str(tmp_path / "video")]) == 2   # exists
+    assert "exists" in capsys.readouterr().err
