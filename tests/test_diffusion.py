@@ -531,3 +531,17 @@ def test_sample_t_logit_normal():
         assert logit.std().item() == pytest.approx(std, abs=0.03)
     with pytest.raises(ValueError):
         sample_t(4, "beta")
+
+
+def test_video_noise_shares_a_fraction_of_its_variance_across_frames():
+    from vidiff.diffusion.noise import video_noise
+
+    g = torch.Generator().manual_seed(0)
+    n = video_noise((64, 3, 4, 16, 16), shared=0.6, generator=g)
+    assert abs(n.var().item() - 1) < 0.02                              # still N(0, 1) in every frame
+    corr = (n[:, :, 0] * n[:, :, 3]).mean().item()
+    assert abs(corr - 0.6) < 0.02                                      # frames correlate by `shared`
+    plain = video_noise((2, 3, 4, 8, 8), 0.0, torch.Generator().manual_seed(1))
+    assert torch.equal(plain, torch.randn((2, 3, 4, 8, 8), generator=torch.Generator().manual_seed(1)))
+    picture = video_noise((2, 3, 1, 8, 8), 0.9, torch.Generator().manual_seed(1))     # one frame: nothing to share
+    assert torch.equal(picture, torch.randn((2, 3, 1, 8, 8), generator=torch.Generator().manual_seed(1)))

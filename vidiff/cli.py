@@ -97,6 +97,8 @@ def cmd_eval(args):
     from .eval.evaluate import eval_prompts, evaluate, format_table, write_results
 
     pipe = _load_pipeline(args.model)
+    if args.task != "text":
+        return _eval_task(pipe, args)
     items = eval_prompts(args.phrasing, args.seeds, seed=args.seed)
     if args.limit:
         items = items[: args.limit]
@@ -108,6 +110,20 @@ def cmd_eval(args):
     if args.output:
         settings = {k: v for k, v in vars(args).items() if k != "func"}
         write_results(args.output, summary, rows, settings)
+        print(f"results written to {args.output}")
+
+
+def _eval_task(pipe, args):
+    from .eval.evaluate import write_results
+    from .eval.tasks import format_task, run_task, task_items
+
+    if not pipe.net.cfg.frame_conditioning:
+        raise VidiffError(f"--task {args.task} needs a frame-conditioned model (model.frame_conditioning)")
+    items = task_items(args.seeds, args.seed)[: args.limit or None]
+    summary, rows = run_task(pipe, args.task, items, args.steps, args.sampler, args.guidance, args.seed)
+    print(format_task(summary))
+    if args.output:
+        write_results(args.output, summary, rows, {k: v for k, v in vars(args).items() if k != "func"})
         print(f"results written to {args.output}")
 
 
@@ -222,6 +238,9 @@ def build_parser():
                        description="Generate clips for every colour x shape x direction and score them.")
     _sampling_options(e)
     e.add_argument("--seeds", type=int, default=2, help="clips per colour x shape x direction")
+    e.add_argument("--task", choices=("text", "i2v", "extend", "long", "interp"), default="text",
+                   help="text-to-video (default), or a known-frame task on true clips: image-to-video from "
+                        "frame 0, continuation of the first half, 128-frame long video, x4 interpolation")
     e.add_argument("--phrasing", choices=("canonical", "train", "heldout"), default="canonical",
                    help="prompt wording: canonical ('a red circle moving right'), training wordings, "
                         "or held-out wordings never used in training")

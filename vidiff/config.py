@@ -26,6 +26,7 @@ class DiffusionConfig:
     objective: Literal["eps", "v", "x0", "flow"] = "v"
     min_snr_gamma: float = 5.0            # 0 turns min-SNR weighting off
     time_sampling: Literal["uniform", "logit_normal"] = "uniform"
+    shared_noise: float = 0.0             # share of the noise variance common to a clip's frames (PYoCo)
 
 
 @dataclass

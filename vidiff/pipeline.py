@@ -12,6 +12,7 @@ and sampling defaults). Frames come back as uint8 arrays (N, F, H, W, 3).
 """
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from .config import DiffusionConfig, SampleConfig, from_dict, to_dict
 from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser
+from .diffusion.noise import video_noise
 from .diffusion.samplers import get_sampler
 from .diffusion.schedules import Schedule, sampling_times
 from .errors import VidiffError
@@ -191,9 +193,9 @@ class VideoPipeline:
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
             denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale)
-            noise = torch.randn(x[:, :, win].shape, generator=generator)
-            out = sample_fn(denoise, noise, sampling_times(steps), self.schedule, generator=generator,
-                            progress=progress and len(windows) == 1)
+            noise = partial(video_noise, shared=self.diffusion.shared_noise)
+            out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), sampling_times(steps),
+                            self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)
             new = torch.arange(T)[win][~known[win]]
             x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
             known[win] = True

@@ -16,8 +16,12 @@ def _steps(ts, progress):
 
 
 @torch.no_grad()
-def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, progress=False):
-    """DDIM (Song et al. 2021, eq. 12); eta = 0 is deterministic, eta = 1 is ancestral DDPM."""
+def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, progress=False, noise=None):
+    """DDIM (Song et al. 2021, eq. 12); eta = 0 is deterministic, eta = 1 is ancestral DDPM.
+
+    noise(shape, generator): the fresh noise of ancestral steps (default standard normal).
+    """
+    noise = noise or (lambda shape, generator: torch.randn(shape, generator=generator))
     alphas, sigmas = schedule.alpha_sigma(ts)
     for i in _steps(ts, progress):
         a, s, a_next, s_next = alphas[i], sigmas[i], alphas[i + 1], sigmas[i + 1]
@@ -27,13 +31,13 @@ def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, pro
         c = eta * (s_next / s) * (s**2 - (a / a_next) ** 2 * s_next**2).clamp_min(0).sqrt()
         x = a_next * x0 + (s_next**2 - c**2).clamp_min(0).sqrt() * eps
         if c > 0:
-            x = x + c * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            x = x + c * noise(x.shape, generator).to(x.dtype)
     return x
 
 
-def sample_ddpm(denoise, x, ts, schedule, generator=None, progress=False):
+def sample_ddpm(denoise, x, ts, schedule, generator=None, progress=False, noise=None):
     """Ancestral sampling from the DDPM posterior (Ho et al. 2020): DDIM with eta = 1."""
-    return sample_ddim(denoise, x, ts, schedule, eta=1.0, generator=generator, progress=progress)
+    return sample_ddim(denoise, x, ts, schedule, eta=1.0, generator=generator, progress=progress, noise=noise)
 
 
 @torch.no_grad()

@@ -104,32 +104,36 @@ def direction_of(displacement):
 def fit_bouncing_path(centres, size, width, height, scale=1.0):
     """Best straight-line-with-elastic-bounces path through the centres, per axis.
 
-    Searches start and velocity on a fine grid around the first frames' estimate,
-    with walls where an object of the detected size would touch them (size known
-    to about a pixel, so the wall position is searched too). Returns the max
-    distance of any centre from the fitted path and the fitted velocity.
+    Searches start and velocity on a grid around the first frames' estimate, then on
+    10x and 100x finer grids around the best (a long clip needs velocity to ~0.005 px/frame),
+    with walls where an object of the detected size would touch them (size known to
+    about a pixel, so the wall position is searched too). Returns the max distance of
+    any centre from the fitted path and the fitted velocity.
     """
     F = len(centres)
-    steps = np.arange(-1.0, 1.0001, 0.05) * scale
-    wall_shifts = np.array([-0.5, 0.0, 0.5]) * scale
+    grid = np.arange(-1.0, 1.0001, 0.05) * scale
+    wall_grid = np.arange(-1.0, 1.0001, 0.25) * scale
     f = np.arange(F, dtype=np.float64)
     worst, velocity = 0.0, np.zeros(2)
     for axis, extent in ((0, width), (1, height)):
         c = centres[:, axis]
         n0 = min(CLEAR_FRAMES, F)
-        v0 = np.polyfit(f[:n0], c[:n0], 1)[0] if n0 > 1 else 0.0
-        vs = v0 + steps[:, None, None, None]                                  # (V, 1, 1, 1)
-        p0s = c[0] + steps[None, :, None, None] * 0.5                         # (1, P, 1, 1)
-        half = size / 2 + wall_shifts[None, None, :, None]                    # (1, 1, S, 1)
-        lo, hi = half, extent - half
-        span = hi - lo
-        free = p0s + vs * f - lo                                              # (V, P, S, F)
-        folded = np.mod(free, 2 * span)
-        path = lo + np.where(folded > span, 2 * span - folded, folded)
-        err = np.abs(path - c).max(-1)                                        # (V, P, S)
-        best = np.unravel_index(np.argmin(err), err.shape)
+        v, p0, wall = (np.polyfit(f[:n0], c[:n0], 1)[0] if n0 > 1 else 0.0), c[0], 0.0
+        for zoom in (1.0, 0.1, 0.01):
+            shifts = wall + wall_grid * min(1.0, 4 * zoom)
+            vs = v + zoom * grid[:, None, None, None]                             # (V, 1, 1, 1)
+            p0s = p0 + zoom * grid[None, :, None, None] * 0.5                     # (1, P, 1, 1)
+            half = size / 2 + shifts[None, None, :, None]                         # (1, 1, S, 1)
+            lo, hi = half, extent - half
+            span = hi - lo
+            free = p0s + vs * f - lo                                              # (V, P, S, F)
+            folded = np.mod(free, 2 * span)
+            path = lo + np.where(folded > span, 2 * span - folded, folded)
+            err = np.abs(path - c).max(-1)                                        # (V, P, S)
+            best = np.unravel_index(np.argmin(err), err.shape)
+            v, p0, wall = float(vs[best[0], 0, 0, 0]), float(p0s[0, best[1], 0, 0]), float(shifts[best[2]])
         worst = max(worst, float(err[best]))
-        velocity[axis] = float(vs[best[0], 0, 0, 0])
+        velocity[axis] = v
     return worst, velocity
 
 

@@ -29,6 +29,7 @@ from ..data.captions import canonical
 from ..data.masks import sample_frame_mask
 from ..data.sources import StepBatches, step_loader as data_loader
 from ..diffusion.denoiser import Denoiser
+from ..diffusion.noise import video_noise
 from ..diffusion.schedules import Schedule
 from ..diffusion.timesteps import sample_t
 from ..models.unet import VideoUNet
@@ -196,7 +197,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         g = step_generator(cfg.seed, step)
         drop = torch.rand(Bs, generator=g) < cfg.data.caption_dropout
         t_all = sample_t(Bs, cfg.diffusion.time_sampling, generator=g)
-        noise_all = torch.randn((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size), generator=g)
+        noise_all = video_noise((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size),
+                                cfg.diffusion.shared_noise, generator=g)
         known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g) \
             if cfg.model.frame_conditioning and not image_step else None
         lo = ctx.rank * b
