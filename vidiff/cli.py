@@ -149,7 +149,7 @@ def cmd_inflate(args):
     if out.exists() and not args.force:
         raise VidiffError(f"{out} exists; pass --force to replace it")
     pipe = VideoPipeline.from_pretrained(args.model)
-    changes = {"spacetime_conv": args.spacetime_conv} if args.spacetime_conv else {}
+    changes = {"conv3d_levels": args.conv3d_levels} if args.conv3d_levels else {}
     try:
         pipe.net = inflate(pipe.net, **changes)
     except ValueError as e:
@@ -265,7 +265,8 @@ def build_parser():
     f.add_argument("model", help="the image model directory (model.temporal = false)")
     f.add_argument("-o", "--output", required=True, help="the new video model directory")
     f.add_argument("--frames", type=int, default=16, help="the clip length it will be trained for (default 16)")
-    f.add_argument("--spacetime-conv", action="store_true", help="also add a 3-D convolution to every stage")
+    f.add_argument("--conv3d-levels", type=int, nargs="+", default=None,
+                   help="also add a 3-D convolution to the stages of these U-Net levels (0 = finest)")
     f.add_argument("--force", action="store_true", help="replace an existing output directory")
     f.set_defaults(func=cmd_inflate)
 

@@ -17,7 +17,7 @@ from .unet import UNetConfig, VideoUNet
 
 TEMPORAL_LAYERS = (TemporalAttention, SpaceTimeAttention, SpaceTimeConv)
 # Options that only add zero-initialised layers across frames (or per-frame inputs that start at zero).
-INFLATABLE = ("spacetime_conv", "joint_levels", "frame_index", "frame_conditioning")
+INFLATABLE = ("conv3d_levels", "joint_levels", "frame_index", "frame_conditioning")
 
 
 def temporal_prefixes(net):

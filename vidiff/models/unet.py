@@ -54,7 +54,7 @@ class UNetConfig:
     text_dim: int = 384                              # width of the text encoder's states
     head_dim: int = 32
     temporal: bool = True                            # False: an image model, no layers across frames
-    spacetime_conv: bool = False                     # a residual 3x3x3 convolution in every stage
+    conv3d_levels: list = field(default_factory=list)  # a residual 3x3x3 convolution in these levels' stages
     frame_index: bool = False                        # add each frame's index to its FiLM condition
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
 
@@ -63,10 +63,10 @@ class Stage(nn.Module):
     """One U-Net stage: ResBlock, (optionally) a 3-D convolution, spatial and cross attention, then
     temporal attention."""
 
-    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False):
+    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False, conv3d: bool = False):
         super().__init__()
         self.res = ResBlock(c_in, c_out, cfg.emb_dim)
-        self.conv3d = SpaceTimeConv(c_out) if cfg.spacetime_conv and cfg.temporal else None
+        self.conv3d = SpaceTimeConv(c_out) if conv3d and cfg.temporal else None
         self.spatial = SpatialAttention(c_out, cfg.head_dim) if attention else None
         self.cross = CrossAttention(c_out, cfg.text_dim, cfg.head_dim) if attention else None
         self.temporal = TemporalAttention(c_out, cfg.head_dim) if cfg.temporal else None
@@ -102,12 +102,11 @@ class VideoUNet(nn.Module):
             self.frame_stem = nn.Conv2d((cfg.in_channels + 1) * p * p, ch[0], 3, padding=1)
             nn.init.zeros_(self.frame_stem.weight)
             nn.init.zeros_(self.frame_stem.bias)
-        self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, i in cfg.attention_levels, i in cfg.joint_levels)
-                                  for i in range(len(ch)))
+        levels = lambda i: (i in cfg.attention_levels, i in cfg.joint_levels, i in cfg.conv3d_levels)
+        self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, *levels(i)) for i in range(len(ch)))
         self.downsample = nn.ModuleList(Downsample(ch[i], ch[i + 1]) for i in range(len(ch) - 1))
-        self.mid = Stage(ch[-1], ch[-1], cfg, True, len(ch) - 1 in cfg.joint_levels)
-        self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, i in cfg.attention_levels, i in cfg.joint_levels)
-                                for i in range(len(ch)))
+        self.mid = Stage(ch[-1], ch[-1], cfg, True, *levels(len(ch) - 1)[1:])
+        self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, *levels(i)) for i in range(len(ch)))
         self.upsample = nn.ModuleList(Upsample(ch[i + 1], ch[i]) for i in range(len(ch) - 1))
         self.out_norm = group_norm(ch[0])
         self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)

@@ -1,0 +1,118 @@
+"""Do images help when videos are scarce? The data-efficiency experiment on the shapes world.
+
+For N distinct training clips (500, 2,000, 10,000), three arms at equal training compute
+(the same number of optimiser steps, an image step holding as many pixels as a video step):
+
+    video     N clips only
+    joint     N clips + 50,000 stills of the shapes world, half the steps on stills
+    inflate   stills only (an image model, model.temporal = false) for the first half of the
+              steps, then `inflate` and fine-tune on the N clips for the second half
+
+Each run is then scored with `vidiff eval` (text-to-video, canonical prompts). Results go to
+benchmarks/results/data_efficiency.{json,txt,png}; runs to runs/data-efficiency/.
+
+    python benchmarks/data_efficiency.py [--config configs/data-efficiency.toml] [--steps 4000]
+                                         [--clips 500 2000 10000] [--arms video joint inflate]
+                                         [--eval-seeds 1] [--eval-steps 20]
+
+Each run is resumable: rerunning skips finished runs and resumes stopped ones.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from vidiff.config import load_config
+from vidiff.eval.evaluate import eval_prompts, evaluate
+from vidiff.models.inflate import inflate
+from vidiff.pipeline import VideoPipeline
+from vidiff.training.checkpoint import list_checkpoints
+from vidiff.training.loop import train
+
+IMAGES = 50_000
+OUT = Path("benchmarks/results")
+
+
+def run(config, out_dir, overrides, steps):
+    """Train (or resume, or skip when finished) one run; returns its model directory."""
+    cfg = load_config(config, [f"out_dir={out_dir}", f"optim.steps={steps}", *overrides])
+    done = list_checkpoints(out_dir)
+    if not done or int(done[-1].name.split("_")[1]) < steps:
+        train(cfg, resume=bool(done))
+    return Path(out_dir) / "model"
+
+
+def arm(config, name, clips, steps, root):
+    clip_set = [f"data.num_clips={clips}"]
+    stills = ["data.images=shapes", f"data.num_images={IMAGES}"]
+    run_dir = root / f"{name}-{clips}"
+    if name == "video":
+        return run(config, run_dir, clip_set, steps)
+    if name == "joint":
+        return run(config, run_dir, clip_set + stills + ["data.image_ratio=0.5"], steps)
+    # inflate: an image model for half the steps (shared by every N), then video fine-tuning.
+    image = run(config, root / "images", stills + ["data.image_ratio=1", "model.temporal=false"], steps // 2)
+    inflated = root / "images-inflated"
+    if not inflated.exists():
+        pipe = VideoPipeline.from_pretrained(image)
+        cfg = load_config(config)
+        pipe.net = inflate(pipe.net, conv3d_levels=cfg.model.conv3d_levels)
+        pipe.frames = cfg.data.frames
+        pipe.save_pretrained(inflated)
+    return run(config, run_dir, clip_set + [f"init_from={inflated / 'model.safetensors'}"], steps - steps // 2)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", default="configs/data-efficiency.toml")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--clips", type=int, nargs="+", default=[500, 2000, 10000])
+    p.add_argument("--arms", nargs="+", default=["video", "joint", "inflate"])
+    p.add_argument("--eval-seeds", type=int, default=1)
+    p.add_argument("--eval-steps", type=int, default=20)
+    p.add_argument("--root", default="runs/data-efficiency")
+    args = p.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    results = []
+    for clips in args.clips:
+        for name in args.arms:
+            t0 = time.time()
+            model = arm(args.config, name, clips, args.steps, Path(args.root))
+            summary, _ = evaluate(VideoPipeline.from_pretrained(model), eval_prompts("canonical", args.eval_seeds),
+                                  steps=args.eval_steps, progress=True)
+            results.append({"arm": name, "clips": clips, "steps": args.steps, **summary,
+                            "wall_s": time.time() - t0})
+            print(json.dumps(results[-1]))
+    write(results, args)
+
+
+def write(results, args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "data_efficiency.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
+    lines = [f"{'arm':<9}{'clips':>7}{'everything':>12}{'direction':>11}{'motion':>8}{'colour':>8}{'shape':>7}"]
+    for r in results:
+        lines.append(f"{r['arm']:<9}{r['clips']:>7}{r['all'] * 100:>11.1f}%{r['direction'] * 100:>10.1f}%"
+                     f"{r['motion'] * 100:>7.1f}%{r['colour'] * 100:>7.1f}%{r['shape'] * 100:>6.1f}%")
+    (OUT / "data_efficiency.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name in args.arms:
+        rs = [r for r in results if r["arm"] == name]
+        ax.plot([r["clips"] for r in rs], [100 * r["all"] for r in rs], marker="o", label=name)
+    ax.set(xscale="log", xlabel="distinct training clips", ylabel="right on everything (%)",
+           title=f"equal compute: {args.steps} steps per run")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "data_efficiency.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
