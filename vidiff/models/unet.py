@@ -18,6 +18,10 @@ zero-initialised sinusoidal embedding). RoPE tells attention how far apart two
 frames are, but the values it averages carry no offset, so "frame f is f * v
 further along than frame 0" could not be written down; with the index in every
 frame's features it can.
+With `conv3d_levels`, those levels' stages also get a residual 3x3x3 convolution
+(zero-initialised): a kernel that sees a pixel's neighbours in the frames before and
+after can follow an object along its path, where attention at one position across
+frames can only hold it still (benchmarks/results/motion_experiments.md).
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
 
