@@ -56,7 +56,7 @@ def test_joint_training_runs_and_counts_both(tmp_path):
     assert last["images_seen"] + 4 * last["clips_seen"] == 16 * 6    # each step is 16 pictures or 4 clips
 
 
-def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path):
+def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path, capsys):
     folder = tmp_path / "videos"
     rng = np.random.default_rng(0)
     for i in range(3):
@@ -64,11 +64,13 @@ def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path):
         save_video(frames, folder / f"clip{i}.mp4")
         (folder / f"clip{i}.txt").write_text(f"clip number {i}")
     (folder / "broken.mp4").write_bytes(b"not a video at all")
+    (folder / "broken.txt").write_text("a clip that will not decode")
     run = tmp_path / "run"
     args = ["train", "configs/shapes-s.toml", *TINY, f"out_dir={run}", f"data.videos={folder}", "optim.steps=4"]
     assert main(args + ["--max-steps", "2"]) in (0, None)
     assert main(args + ["--resume"]) in (0, None)
     assert [r["step"] for r in log_of(run)] == [1, 2, 3, 4]
+    assert "used 3 files, skipped 1: 1 unreadable" in capsys.readouterr().out
     assert VideoPipeline.from_pretrained(run / "model").frames == 4
 
 

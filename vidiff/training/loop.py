@@ -273,6 +273,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     bar.close()
     if skipped and ctx.main:
         print(f"{skipped} steps skipped for a non-finite loss or gradient")
+    for source in (data.videos, data.images):
+        if ctx.main and hasattr(source, "summary") and source.skipped:   # files that broke mid-run included
+            print(f"data {source.root}: {source.summary()}")
     return losses
 
 
