@@ -16,8 +16,10 @@ from PIL import Image
 
 import vidiff.data.folder as folder
 from vidiff.cli import main
-from vidiff.data.folder import DataError, ImageFolder, VideoFolder, loader
+from vidiff.config import DataConfig
+from vidiff.data.folder import DataError, ImageFolder, VideoFolder
 from vidiff.data.manifest import ManifestError
+from vidiff.data.sources import StepBatches, step_loader
 from vidiff.io.video import save_video
 
 FRAMES, SIZE = 8, 16
@@ -304,9 +306,11 @@ def test_nothing_usable_is_one_clear_error(mixed, tmp_path):
 
 def test_loader_workers_give_the_same_batches(mixed_data):
     assert torch.equal(pickle.loads(pickle.dumps(mixed_data)).item(5)[0], mixed_data.item(5)[0])
-    runs = [list(loader(mixed_data, 3, start_index=5, num_workers=n, num_batches=3)) for n in (0, 2)]
+    steps = StepBatches(DataConfig(frames=FRAMES, size=SIZE), batch_size=3)
+    steps.videos = mixed_data                     # the training loop's batches, from this folder
+    runs = [[(x, c) for x, c, _ in step_loader(steps, 5, 8, workers=n)] for n in (0, 2)]
     for k, ((x0, c0), (x2, c2)) in enumerate(zip(*runs)):
-        x, captions = mixed_data.batch(5 + 3 * k, 3)
+        x, captions = mixed_data.batch(3 * (5 + k), 3)
         assert x0.shape == (3, 3, FRAMES, SIZE, SIZE)
         assert torch.equal(x0, x) and torch.equal(x2, x) and c0 == c2 == captions
     assert len(runs[1]) == 3

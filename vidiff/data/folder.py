@@ -8,7 +8,7 @@ training, is skipped the same way and another file serves in its place.
 Item i is file i % len with a start (and random crop) drawn from rng(seed, i):
 the same i is always the same clip, and each pass over the files starts clips
 elsewhere. `batch(start, size)` matches ShapesWorld.batch, so the training loop
-can take either; `loader` runs the same indices through DataLoader workers.
+can take either (data/sources.py, which also runs it in DataLoader workers).
 """
 
 import logging
@@ -224,32 +224,8 @@ class ImageFolder(VideoFolder):
         super().__init__(root, 1, size, captions=captions, crop=crop, cache_dir=cache_dir, seed=seed)
 
 
-# --------------------------------------------------------------------------- loader workers
+# --------------------------------------------------------------------------- batches
 
 def collate(items):
     videos, captions = zip(*items)
     return torch.stack(videos), list(captions)                                # (B, C, F, H, W)
-
-
-class IndexBatches:
-    """[start + k B, ..., start + k B + B - 1] for k = 0, 1, ...: the training loop's clip indices."""
-
-    def __init__(self, start, batch_size, num_batches=None):
-        self.start, self.batch_size, self.num_batches = start, batch_size, num_batches
-
-    def __iter__(self):
-        k = 0
-        while self.num_batches is None or k < self.num_batches:
-            first = self.start + k * self.batch_size
-            yield list(range(first, first + self.batch_size))
-            k += 1
-
-
-def loader(dataset, batch_size, start_index=0, num_workers=0, num_batches=None):
-    """Batches (x (B, C, F, H, W), captions) of indices start_index + k * batch_size + (0 .. B-1), in order.
-
-    Items depend only on (seed, index), so every number of workers yields the same batches.
-    Endless unless num_batches is given. A file that breaks is counted in the worker that met it.
-    """
-    return torch.utils.data.DataLoader(dataset, batch_sampler=IndexBatches(start_index, batch_size, num_batches),
-                                       num_workers=num_workers, collate_fn=collate)

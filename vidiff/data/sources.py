@@ -46,7 +46,7 @@ class StepBatches(torch.utils.data.Dataset):
     def __init__(self, data: DataConfig, batch_size, rank=0, world=1):
         self.data, self.rank, self.world = data, rank, world
         self.videos, self.images = video_source(data), image_source(data)
-        self.sizes = {False: batch_size, True: data.image_batch or batch_size * data.frames}
+        self.sizes = {False: batch_size, True: data.image_batch or batch_size * data.frames}   # global, by is_image
         if data.image_ratio > 0 and self.images is None:
             raise ConfigError("data.image_ratio > 0 needs data.images ('shapes' or a folder of pictures)")
         if not 0 <= data.image_ratio <= 1:
@@ -55,10 +55,6 @@ class StepBatches(torch.utils.data.Dataset):
     def is_image(self, step):
         ratio = self.data.image_ratio
         return ratio >= 1 or (ratio > 0 and np.random.default_rng([self.data.seed, step, 1]).random() < ratio)
-
-    def batch_size(self, step):
-        """The global batch size of step k."""
-        return self.sizes[self.is_image(step)]
 
     def __getitem__(self, step):
         image = self.is_image(step)

@@ -103,9 +103,8 @@ def run_task(pipe, task, items, steps=None, sampler=None, guidance=None, seed=0,
         jumps = [r["seam_jump"] for r in rows if np.isfinite(r["seam_jump"])]
         summary.update(seam_jump_mean=float(np.mean(jumps)) if jumps else float("nan"),
                        seam_jump_max=float(np.max(jumps)) if jumps else float("nan"))
-    elif task != "long":
-        errs = [r["error"] for r in rows]
-        summary["median_error"] = float(np.median(errs))
+    else:
+        summary["median_error"] = float(np.median([r["error"] for r in rows]))
     return summary, rows
 
 

@@ -24,13 +24,17 @@ def temporal_prefixes(net):
     return [name + "." for name, m in net.named_modules() if isinstance(m, TEMPORAL_LAYERS)]
 
 
+def temporal_outputs(net):
+    """The residual output layer of every layer across frames."""
+    return [m.conv if isinstance(m, SpaceTimeConv) else m.attn.out
+            for m in net.modules() if isinstance(m, TEMPORAL_LAYERS)]
+
+
 def zero_temporal_outputs(net):
     """Make every layer across frames start as the identity: zero its residual output."""
-    for m in net.modules():
-        out = m.conv if isinstance(m, SpaceTimeConv) else m.attn.out if isinstance(m, TEMPORAL_LAYERS) else None
-        if out is not None:
-            torch.nn.init.zeros_(out.weight)
-            torch.nn.init.zeros_(out.bias)
+    for out in temporal_outputs(net):
+        torch.nn.init.zeros_(out.weight)
+        torch.nn.init.zeros_(out.bias)
 
 
 @torch.no_grad()
@@ -39,9 +43,7 @@ def inflate(image_net: VideoUNet, **changes) -> VideoUNet:
     bad = sorted(set(changes) - set(INFLATABLE))
     if bad:
         raise ValueError(f"inflation can only add {', '.join(INFLATABLE)}; got {', '.join(bad)}")
-    if any(p.any() for prefix in temporal_prefixes(image_net)
-           for name, p in image_net.state_dict().items() if name.startswith(prefix) and ".out." in name
-           or name.startswith(prefix + "conv.")):
+    if any(p.any() for out in temporal_outputs(image_net) for p in out.parameters()):
         raise ValueError("this model already has trained layers across frames; it is a video model")
     cfg: UNetConfig = replace(image_net.cfg, temporal=True, **changes)
     net = VideoUNet(cfg)

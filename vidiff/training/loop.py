@@ -119,10 +119,6 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                           f"= {ctx.world} x {accum}")
     if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
         raise ConfigError("data.known_frames needs model.frame_conditioning = true")
-    B_image = cfg.data.image_batch or B * cfg.data.frames
-    if cfg.data.image_ratio > 0 and B_image % (ctx.world * accum):
-        raise ConfigError(f"data.image_batch={B_image} must divide by processes x optim.grad_accum "
-                          f"= {ctx.world} x {accum}")
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
     if ckpts and not resume:
@@ -157,9 +153,16 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
     data = StepBatches(cfg.data, B, ctx.rank, ctx.world)
-    for source in (data.videos, data.images):
-        if ctx.main and hasattr(source, "summary"):     # a folder: say what was found and what skipped
-            print(f"data {source.root}: {source.summary()}")
+    if cfg.data.image_ratio > 0 and data.sizes[True] % (ctx.world * accum):
+        raise ConfigError(f"data.image_batch={data.sizes[True]} must divide by processes x optim.grad_accum "
+                          f"= {ctx.world} x {accum}")
+
+    def report_data(only_if_skipped=False):
+        for source in (data.videos, data.images):        # folders: what was used, what skipped and why
+            if ctx.main and hasattr(source, "summary") and (source.skipped or not only_if_skipped):
+                print(f"data {source.root}: {source.summary()}")
+
+    report_data()
     log_path = run_dir / "log.jsonl"
     step, skipped, seen = 0, 0, {"clips": 0, "images": 0}
     if last is not None:
@@ -191,7 +194,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         #    noise and caption dropout are drawn for the whole batch from (seed, step), so any
         #    process count sees the same.
         x0, captions, image_step = next(batches)
-        Bs = data.batch_size(step)
+        Bs = data.sizes[image_step]
         b, Fs = Bs // ctx.world, x0.shape[2]
         micro = b // accum
         g = step_generator(cfg.seed, step)
@@ -273,9 +276,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     bar.close()
     if skipped and ctx.main:
         print(f"{skipped} steps skipped for a non-finite loss or gradient")
-    for source in (data.videos, data.images):
-        if ctx.main and hasattr(source, "summary") and source.skipped:   # files that broke mid-run included
-            print(f"data {source.root}: {source.summary()}")
+    report_data(only_if_skipped=True)     # files that broke mid-run included
     return losses
 
 
