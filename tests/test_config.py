@@ -138,3 +138,14 @@ def test_json_config(tmp_path, cfg):
 
     (tmp_path / "c.json").write_text(json.dumps(to_dict(cfg)))
     assert load_config(tmp_path / "c.json") == cfg
+
+
+@pytest.mark.parametrize("entry", ["[['red','circel','right']]", "[['red','circle']]", "[['circle','red','right']]"])
+def test_a_misspelt_holdout_is_refused(entry):
+    """A name outside the shapes world would hold out nothing, silently."""
+    from vidiff.data.sources import video_source
+
+    with pytest.raises(ConfigError, match="data.holdout"):
+        video_source(load_config(SHAPES_S, [f"data.holdout={entry}"]).data)
+    assert video_source(load_config(SHAPES_S, ["data.holdout=[['red','circle','right']]"]).data).exclude == \
+        {("red", "circle", "right")}

@@ -316,6 +316,19 @@ def test_loader_workers_give_the_same_batches(mixed_data):
     assert len(runs[1]) == 3
 
 
+def test_a_file_that_breaks_in_a_loader_worker_is_counted_here(mixed, tmp_path):
+    for name in ("good/a.mp4", "good/b.webm"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(mixed / name, tmp_path / name)
+        shutil.copy((mixed / name).with_suffix(".txt"), (tmp_path / name).with_suffix(".txt"))
+    steps = StepBatches(DataConfig(frames=FRAMES, size=SIZE), batch_size=2)
+    steps.videos = VideoFolder(tmp_path, FRAMES, SIZE)
+    (tmp_path / "good" / "b.webm").write_bytes(b"overwritten with junk")
+    captions = [c for _, c, _ in step_loader(steps, 0, 3, workers=2)]
+    assert captions == [["clip a", "clip a"]] * 3              # a.mp4 serves in b.webm's place
+    assert steps.videos.summary() == "used 1 file, skipped 1: 1 unreadable"
+
+
 def test_cli_data_check(mixed, tmp_path, capsys):
     assert main(["data", "check", str(mixed), "--frames", str(FRAMES), "--size", str(SIZE)]) == 0
     out = capsys.readouterr().out.strip().splitlines()

@@ -98,6 +98,14 @@ def test_unsupported_suffix(tmp_path, clip, name):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["a.txt", "a.png", "a"])
+def test_loading_an_unsupported_type_names_the_types(tmp_path, name):
+    (tmp_path / name).write_bytes(b"not a video")
+    with pytest.raises(VideoIOError, match="unsupported input type") as e:
+        load_video(tmp_path / name)
+    assert ".mp4" in str(e.value) and ".npy" in str(e.value)
+
+
 @pytest.mark.parametrize("frames", [
     np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 8, 8, 3), np.int64),
     np.zeros((4, 8, 8), np.uint8), np.zeros((4, 8, 8, 4), np.uint8), np.zeros((8, 8, 3), np.uint8),

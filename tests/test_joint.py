@@ -31,11 +31,11 @@ def test_image_steps_are_one_frame_batches_of_stills():
     kinds = [data.is_image(k) for k in range(200)]
     assert 0.35 < np.mean(kinds) < 0.65 and kinds == [StepBatches(cfg, 4).is_image(k) for k in range(200)]
     k = kinds.index(True)
-    x, captions, image = data[k]
+    x, captions, image, _ = data[k]
     assert image and x.shape == (16, 3, 1, 16, 16)           # batch_size * frames pictures: the same pixels
     words = {w for ws in DIRECTION_WORDS["train"].values() for phrase in ws for w in phrase.split()} - {"to", "the", "and"}
     assert not any(set(c.lower().split()) & words for c in captions)   # stills: colour and shape only
-    x, captions, image = data[kinds.index(False)]
+    x, captions, image, _ = data[kinds.index(False)]
     assert not image and x.shape == (4, 3, 4, 16, 16)
 
 

@@ -35,12 +35,16 @@ def test_tiny_model_learns(tmp_path):
 
 
 def test_resume_is_bit_exact(tmp_path):
-    straight = tiny_config(tmp_path / "a", "optim.steps=6", "save_every=3")
+    straight = tiny_config(tmp_path / "a", "optim.steps=6", "save_every=3", "log_every=3")
     train(straight, progress=False)
-    interrupted = tiny_config(tmp_path / "b", "optim.steps=6", "save_every=3")
+    interrupted = tiny_config(tmp_path / "b", "optim.steps=6", "save_every=3", "log_every=3")
     train(interrupted, max_steps=3, progress=False)
     assert [p.name for p in list_checkpoints(tmp_path / "b")] == ["step_0000003"]
+    before = json.loads((tmp_path / "b/checkpoints/step_0000003/state.json").read_text())["elapsed_s"]
     train(interrupted, resume=True, progress=False)
+    # The log's training time goes on from the checkpoint's, not from zero.
+    log = [json.loads(line) for line in (tmp_path / "b/log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6] and before > 0 and log[1]["elapsed_s"] > before
     for name in ("model", "ema", "optim"):
         a = load_file(str(tmp_path / "a/checkpoints/step_0000006" / f"{name}.safetensors"))
         b = load_file(str(tmp_path / "b/checkpoints/step_0000006" / f"{name}.safetensors"))

@@ -187,6 +187,14 @@ class VideoFolder:
     def summary(self):
         return summarise(len(self.files) - len(self._broken), self.skipped)
 
+    def mark_broken(self, path, reason):
+        """Leave out a file that broke during training (here, or in a loader worker's copy)."""
+        j = self.files.index(path)
+        if j not in self._broken:
+            self._broken.add(j)
+            self.skipped.append((path, reason))
+            logger.warning("skipping %s: %s", path, reason)
+
     def item(self, i):
         """(video (C, F, H, W) float in [-1, 1], caption) of global index i >= 0."""
         rng = np.random.default_rng([self.seed, i])
@@ -199,9 +207,7 @@ class VideoFolder:
                 video, times = load_frames(self.files[j], self.cache, self.frames, self.size, self.fps,
                                            self.stride, self.images)
             except UnusableFile as e:
-                self._broken.add(j)
-                self.skipped.append((self.files[j], str(e)))
-                logger.warning("skipping %s: %s", self.files[j], e)
+                self.mark_broken(self.files[j], str(e))
                 continue
             clip = video[frame_indices(times, self.frames, self.fps, self.stride, u)]     # (F, h, w, 3)
             clip = crop(clip, self.size, rng if self.crop == "random" else None)           # (F, H, W, 3)

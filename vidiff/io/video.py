@@ -157,6 +157,11 @@ def load_video(path):
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise VideoIOError(f"{path} must hold uint8 (F, H, W, 3), got {frames.dtype} {frames.shape}")
         return frames
+    from ..data.decode import VIDEOS
+
+    if suffix not in VIDEOS:
+        raise VideoIOError(f"{path}: unsupported input type {suffix or '(none)'}; "
+                           f"give one of {', '.join(VIDEOS)} or .npy")
     import av
 
     try:

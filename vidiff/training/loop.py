@@ -164,13 +164,14 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
 
     report_data()
     log_path = run_dir / "log.jsonl"
-    step, skipped, seen = 0, 0, {"clips": 0, "images": 0}
+    step, skipped, seen, elapsed_before = 0, 0, {"clips": 0, "images": 0}, 0.0
     if last is not None:
         state = json.loads((last / "state.json").read_text())
         distributed.load_optimizer_state(model, opt, load_file(str(last / "optim.safetensors")),
                                          state["param_groups"])
         step, ema.updates, skipped = state["step"], state["ema_updates"], state.get("skipped_steps", 0)
         seen = state.get("seen", {"clips": step * B, "images": 0})
+        elapsed_before = state.get("elapsed_s", 0.0)     # training time before this process, for the log
         if ctx.main:
             truncate_log(log_path, step)   # a killed run may have logged past its last checkpoint
             print(f"resumed from {last} at step {step}")
@@ -178,9 +179,12 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         run_dir.mkdir(parents=True, exist_ok=True)
         save_json(to_dict(cfg), run_dir / "config.json")
 
+    def elapsed():
+        return elapsed_before + time.time() - t_start
+
     def checkpoint(at_step, export=True):
         save_checkpoint(run_dir, at_step, model, ema, opt, cfg, ctx,
-                        {"skipped_steps": skipped, "seen": seen}, export=export, text=text)
+                        {"skipped_steps": skipped, "seen": seen, "elapsed_s": elapsed()}, export=export, text=text)
 
     n_params = sum(p.numel() for p in net.parameters()) * (ctx.world if ctx.mode == "fsdp" else 1)
     total = min(cfg.optim.steps, max_steps) if max_steps else cfg.optim.steps
@@ -249,7 +253,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                 f.write(json.dumps({"step": step, "loss": mean_loss, "lr": learning_rate(step - 1, cfg),
                                     "clips_per_s": rate, "clips_seen": seen["clips"],
                                     "images_seen": seen["images"], "skipped_steps": skipped,
-                                    "elapsed_s": time.time() - t_start}) + "\n")
+                                    "elapsed_s": elapsed()}) + "\n")
             clips_since, t_since = 0, time.time()
         bar.update(1)
         if bad_in_a_row >= cfg.optim.max_bad_steps:
