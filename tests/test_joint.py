@@ -90,7 +90,8 @@ def inputs(frames):
             torch.randn(2, 5, 384, generator=g), torch.ones(2, 5), torch.randn(2, 384, generator=g))
 
 
-@pytest.mark.parametrize("changes", [{}, {"conv3d_levels": [0, 1], "frame_index": True}])
+@pytest.mark.parametrize("changes", [{}, {"conv3d_levels": [0, 1], "frame_index": True},
+                                     {"stack_levels": [1], "max_frames": 8}])
 def test_inflated_model_equals_the_image_model_on_every_frame(changes):
     image = image_model()
     assert not any("temporal" in k for k in image.state_dict())
@@ -120,9 +121,10 @@ def test_inflate_command(tmp_path, text_encoder, capsys):
     VideoPipeline(image_model(), DiffusionConfig(), SampleConfig(), frames=1, size=16,
                   text_encoder=text_encoder).save_pretrained(tmp_path / "image")
     assert main(["inflate", str(tmp_path / "image"), "-o", str(tmp_path / "video"), "--frames", "8",
-                 "--conv3d-levels", "0", "1"]) in (0, None)
+                 "--conv3d-levels", "0", "1", "--stack-levels", "1"]) in (0, None)
     pipe = VideoPipeline.from_pretrained(tmp_path / "video")
     assert pipe.frames == 8 and pipe.net.cfg.temporal and pipe.net.cfg.conv3d_levels == [0, 1]
+    assert pipe.net.cfg.stack_levels == [1] and pipe.net.cfg.max_frames == 8
     x, t, text, mask, pooled = inputs(3)
     with torch.no_grad():
         torch.testing.assert_close(pipe.net(x, t, text, mask, pooled)[:, :, 1:2],

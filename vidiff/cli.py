@@ -150,6 +150,8 @@ def cmd_inflate(args):
         raise VidiffError(f"{out} exists; pass --force to replace it")
     pipe = VideoPipeline.from_pretrained(args.model)
     changes = {"conv3d_levels": args.conv3d_levels} if args.conv3d_levels else {}
+    if args.stack_levels:
+        changes.update(stack_levels=args.stack_levels, max_frames=args.frames)
     try:
         pipe.net = inflate(pipe.net, **changes)
     except ValueError as e:
@@ -267,6 +269,8 @@ def build_parser():
     f.add_argument("--frames", type=int, default=16, help="the clip length it will be trained for (default 16)")
     f.add_argument("--conv3d-levels", type=int, nargs="+", default=None,
                    help="also add a 3-D convolution to the stages of these U-Net levels (0 = finest)")
+    f.add_argument("--stack-levels", type=int, nargs="+", default=None,
+                   help="also add stacked-frame layers (time as channels, --frames slots) at these levels")
     f.add_argument("--force", action="store_true", help="replace an existing output directory")
     f.set_defaults(func=cmd_inflate)
 

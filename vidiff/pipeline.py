@@ -91,6 +91,10 @@ class VideoPipeline:
                              f"got {height}x{width}")
         if frames < 1:
             raise VidiffError(f"frames must be at least 1, got {frames}")
+        cfg = self.net.cfg
+        if cfg.stack_levels and not cfg.frame_conditioning and frames > cfg.max_frames:
+            raise VidiffError(f"this model makes at most {cfg.max_frames} frames (model.max_frames); longer "
+                              "videos are made in windows, which needs a frame-conditioned model")
 
     def _settings(self, steps, guidance_scale, sampler):
         steps = steps or self.sample_defaults.steps

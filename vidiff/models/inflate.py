@@ -2,7 +2,7 @@
 
 An image model (`temporal = False`, trained on one-frame clips) has every layer a video
 model needs except those across frames. Inflation adds them (temporal attention, and
-optionally space-time attention and 3-D convolutions) as residual branches whose output
+optionally space-time attention, 3-D convolutions and stacked-frame layers) as residual branches whose output
 starts at zero, so before fine-tuning the video model computes exactly the image model on
 every frame, and video training starts from what images taught instead of from noise.
 """
@@ -12,12 +12,13 @@ from dataclasses import replace
 import torch
 
 from .attention import SpaceTimeAttention, TemporalAttention
+from .framestack import FrameStack
 from .layers import SpaceTimeConv
 from .unet import UNetConfig, VideoUNet
 
-TEMPORAL_LAYERS = (TemporalAttention, SpaceTimeAttention, SpaceTimeConv)
+TEMPORAL_LAYERS = (TemporalAttention, SpaceTimeAttention, SpaceTimeConv, FrameStack)
 # Options that only add zero-initialised layers across frames (or per-frame inputs that start at zero).
-INFLATABLE = ("conv3d_levels", "joint_levels", "frame_index", "frame_conditioning")
+INFLATABLE = ("conv3d_levels", "joint_levels", "frame_index", "frame_conditioning", "stack_levels", "max_frames")
 
 
 def temporal_prefixes(net):
@@ -26,8 +27,8 @@ def temporal_prefixes(net):
 
 def temporal_outputs(net):
     """The residual output layer of every layer across frames."""
-    return [m.conv if isinstance(m, SpaceTimeConv) else m.attn.out
-            for m in net.modules() if isinstance(m, TEMPORAL_LAYERS)]
+    out = {SpaceTimeConv: lambda m: m.conv, FrameStack: lambda m: m.out}
+    return [out.get(type(m), lambda m: m.attn.out)(m) for m in net.modules() if isinstance(m, TEMPORAL_LAYERS)]
 
 
 def zero_temporal_outputs(net):

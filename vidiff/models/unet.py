@@ -22,6 +22,8 @@ With `conv3d_levels`, those levels' stages also get a residual 3x3x3 convolution
 (zero-initialised): a kernel that sees a pixel's neighbours in the frames before and
 after can follow an object along its path, where attention at one position across
 frames can only hold it still (benchmarks/results/motion_experiments.md).
+With `stack_levels`, those levels also stack the clip's frames in channels for two 2-D
+convolutions (framestack.py), so frame 0 relates to frame f by a kernel of its own.
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
 
@@ -42,6 +44,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
+from .framestack import FrameStack
 from .layers import (Downsample, ResBlock, SpaceTimeConv, Upsample, batch_to_frames, frame_embedding, frames_to_batch, group_norm,
                      timestep_embedding)
 
@@ -61,13 +64,16 @@ class UNetConfig:
     conv3d_levels: list = field(default_factory=list)  # a residual 3x3x3 convolution in these levels' stages
     frame_index: bool = False                        # add each frame's index to its FiLM condition
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
+    stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
+    max_frames: int = 16                             # the frame slots of those layers
 
 
 class Stage(nn.Module):
     """One U-Net stage: ResBlock, (optionally) a 3-D convolution, spatial and cross attention, then
     temporal attention."""
 
-    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False, conv3d: bool = False):
+    def __init__(self, c_in, c_out, cfg: UNetConfig, attention: bool, joint: bool = False, conv3d: bool = False,
+                 stack: bool = False):
         super().__init__()
         self.res = ResBlock(c_in, c_out, cfg.emb_dim)
         self.conv3d = SpaceTimeConv(c_out) if conv3d and cfg.temporal else None
@@ -75,6 +81,8 @@ class Stage(nn.Module):
         self.cross = CrossAttention(c_out, cfg.text_dim, cfg.head_dim) if attention else None
         self.temporal = TemporalAttention(c_out, cfg.head_dim) if cfg.temporal else None
         self.joint = SpaceTimeAttention(c_out, cfg.head_dim) if joint and cfg.temporal else None
+        self.stack = FrameStack(c_out, cfg.max_frames, cfg.emb_dim, cfg.text_dim, cfg.head_dim) \
+            if stack and cfg.temporal else None
 
     def forward(self, x, emb, text, text_mask):
         """emb: (B F, E), one condition per frame."""
@@ -85,7 +93,11 @@ class Stage(nn.Module):
             x = self.cross(self.spatial(x), text, text_mask)
         if self.temporal is not None:
             x = self.temporal(x)
-        return x if self.joint is None else self.joint(x)
+        if self.joint is not None:
+            x = self.joint(x)
+        if self.stack is not None:
+            x = self.stack(x, emb.view(x.shape[0], x.shape[2], -1).mean(1), text, text_mask)
+        return x
 
 
 class VideoUNet(nn.Module):
@@ -106,7 +118,8 @@ class VideoUNet(nn.Module):
             self.frame_stem = nn.Conv2d((cfg.in_channels + 1) * p * p, ch[0], 3, padding=1)
             nn.init.zeros_(self.frame_stem.weight)
             nn.init.zeros_(self.frame_stem.bias)
-        levels = lambda i: (i in cfg.attention_levels, i in cfg.joint_levels, i in cfg.conv3d_levels)
+        levels = lambda i: (i in cfg.attention_levels, i in cfg.joint_levels, i in cfg.conv3d_levels,
+                            i in cfg.stack_levels)
         self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, *levels(i)) for i in range(len(ch)))
         self.downsample = nn.ModuleList(Downsample(ch[i], ch[i + 1]) for i in range(len(ch) - 1))
         self.mid = Stage(ch[-1], ch[-1], cfg, True, *levels(len(ch) - 1)[1:])

@@ -119,6 +119,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                           f"= {ctx.world} x {accum}")
     if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
         raise ConfigError("data.known_frames needs model.frame_conditioning = true")
+    if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
+        raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
+                          "the frame slots of the stacked-frame layers")
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
     if ckpts and not resume:
