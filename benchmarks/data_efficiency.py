@@ -9,9 +9,10 @@ For N distinct training clips (500, 2,000, 10,000), three arms at equal training
               steps, then `inflate` and fine-tune on the N clips for the second half
 
 Each run is then scored with `vidiff eval` (text-to-video, canonical prompts). Results go to
-benchmarks/results/data_efficiency.{json,txt,png}; runs to runs/data-efficiency/.
+benchmarks/results/<config name>.{json,txt,png} (data_efficiency.* for the default config);
+runs to runs/<config name>/.
 
-    python benchmarks/data_efficiency.py [--config configs/data-efficiency.toml] [--steps 4000]
+    python benchmarks/data_efficiency.py [--config configs/data-efficiency.toml] [--steps N]
                                          [--clips 500 2000 10000] [--arms video joint inflate]
                                          [--eval-seeds 1] [--eval-steps 20]
 
@@ -22,8 +23,6 @@ import argparse
 import json
 import time
 from pathlib import Path
-
-import torch
 
 from vidiff.config import load_config
 from vidiff.eval.evaluate import eval_prompts, evaluate
@@ -65,28 +64,38 @@ def arm(config, name, clips, steps, root):
     return run(config, run_dir, clip_set + [f"init_from={inflated / 'model.safetensors'}"], steps - steps // 2)
 
 
+def scored(model, run_dir, eval_seeds, eval_steps):
+    """`vidiff eval` on canonical prompts, kept beside the run so a rerun does not sample again."""
+    path = Path(run_dir) / f"eval_s{eval_seeds}_n{eval_steps}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    summary, _ = evaluate(VideoPipeline.from_pretrained(model), eval_prompts("canonical", eval_seeds),
+                          steps=eval_steps, progress=True)
+    path.write_text(json.dumps(summary))
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="configs/data-efficiency.toml")
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, help="optimiser steps per run (default: the config's optim.steps)")
     p.add_argument("--clips", type=int, nargs="+", default=[500, 2000, 10000])
     p.add_argument("--arms", nargs="+", default=["video", "joint", "inflate"])
     p.add_argument("--eval-seeds", type=int, default=1)
     p.add_argument("--eval-steps", type=int, default=20)
-    p.add_argument("--root", default="runs/data-efficiency")
     args = p.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    args.steps = args.steps or load_config(args.config).optim.steps
+    root = Path("runs") / Path(args.config).stem
     results = []
     for clips in args.clips:
         for name in args.arms:
             t0 = time.time()
-            model = arm(args.config, name, clips, args.steps, Path(args.root))
-            summary, _ = evaluate(VideoPipeline.from_pretrained(model), eval_prompts("canonical", args.eval_seeds),
-                                  steps=args.eval_steps, progress=True)
-            results.append({"arm": name, "clips": clips, "steps": args.steps, **summary,
+            model = arm(args.config, name, clips, args.steps, root)
+            summary = scored(model, model.parent, args.eval_seeds, args.eval_steps)
+            results.append({**summary, "eval_clips": summary["clips"], "arm": name, "clips": clips, "steps": args.steps,
                             "wall_s": time.time() - t0})
             print(json.dumps(results[-1]))
-    write(results, args)
+            write(results, args)  # after every run: a stopped experiment keeps what it measured
 
 
 def write(results, args):
@@ -96,22 +105,26 @@ def write(results, args):
     import matplotlib.pyplot as plt
 
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "data_efficiency.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
-    lines = [f"{'arm':<9}{'clips':>7}{'everything':>12}{'direction':>11}{'motion':>8}{'colour':>8}{'shape':>7}"]
+    stem = OUT / Path(args.config).stem.replace("-", "_")
+    Path(f"{stem}.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
+    keys = ["all", "colour", "shape", "direction", "steady", "motion"]
+    lines = [f"{'arm':<9}{'clips':>7}" + "".join(f"{k:>11}" for k in keys)]
     for r in results:
-        lines.append(f"{r['arm']:<9}{r['clips']:>7}{r['all'] * 100:>11.1f}%{r['direction'] * 100:>10.1f}%"
-                     f"{r['motion'] * 100:>7.1f}%{r['colour'] * 100:>7.1f}%{r['shape'] * 100:>6.1f}%")
-    (OUT / "data_efficiency.txt").write_text("\n".join(lines) + "\n")
+        lines.append(f"{r['arm']:<9}{r['clips']:>7}" + "".join(f"{100 * r[k]:>10.1f}%" for k in keys))
+    Path(f"{stem}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name in args.arms:
-        rs = [r for r in results if r["arm"] == name]
-        ax.plot([r["clips"] for r in rs], [100 * r["all"] for r in rs], marker="o", label=name)
-    ax.set(xscale="log", xlabel="distinct training clips", ylabel="right on everything (%)",
-           title=f"equal compute: {args.steps} steps per run")
-    ax.legend()
+    panels = [("all", "right on everything"), ("shape", "shape"), ("direction", "initial direction"),
+              ("steady", "steady")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharex=True)
+    for ax, (key, label) in zip(axes, panels):
+        for name in args.arms:
+            rs = [r for r in results if r["arm"] == name]
+            ax.plot([r["clips"] for r in rs], [100 * r[key] for r in rs], marker="o", label=name)
+        ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
+    axes[0].legend()
+    fig.suptitle(f"equal compute: {args.steps} steps per run ({Path(args.config).stem})")
     fig.tight_layout()
-    fig.savefig(OUT / "data_efficiency.png", dpi=120)
+    fig.savefig(f"{stem}.png", dpi=120)
 
 
 if __name__ == "__main__":

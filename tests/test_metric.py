@@ -162,3 +162,14 @@ def test_detect_frame():
     assert detect_frame(frame).extra_blobs == 1
     frame[10:19, 4:13] = (128, 128, 128)
     assert detect_frame(frame).colour is None
+
+
+def test_frame_wide_blob_has_a_finite_path_error():
+    # An object as wide as the frame has no room to move: its path error is the distance moved,
+    # not NaN (which compares as "no error" and would pass the motion check).
+    from vidiff.eval.shapes_metric import fit_bouncing_path
+
+    centres = np.stack([16.0 + 0.5 * np.arange(8), np.full(8, 16.0)], 1)
+    with np.errstate(all="raise"):
+        err, _ = fit_bouncing_path(centres, 32.0, 32, 32)
+    assert np.isfinite(err) and err > 1.0
