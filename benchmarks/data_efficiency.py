@@ -32,6 +32,7 @@ from vidiff.training.checkpoint import list_checkpoints
 from vidiff.training.loop import train
 
 IMAGES = 50_000
+ARMS = ("video", "joint", "inflate")
 OUT = Path("benchmarks/results")
 
 
@@ -47,14 +48,14 @@ def run(config, out_dir, overrides, steps):
 def arm(config, name, clips, steps, root):
     clip_set = [f"data.num_clips={clips}"]
     stills = ["data.images=shapes", f"data.num_images={IMAGES}"]
-    run_dir = root / f"{name}-{clips}"
+    run_dir = root / f"{name}-{clips}-s{steps}"  # a run is its arm, data and length
     if name == "video":
         return run(config, run_dir, clip_set, steps)
     if name == "joint":
         return run(config, run_dir, clip_set + stills + ["data.image_ratio=0.5"], steps)
     # inflate: an image model for half the steps (shared by every N), then video fine-tuning.
-    image = run(config, root / "images", stills + ["data.image_ratio=1", "model.temporal=false"], steps // 2)
-    inflated = root / "images-inflated"
+    image = run(config, root / f"images-s{steps // 2}", stills + ["data.image_ratio=1", "model.temporal=false"], steps // 2)
+    inflated = root / f"images-s{steps // 2}-inflated"
     if not inflated.exists():
         pipe = VideoPipeline.from_pretrained(image)
         cfg = load_config(config)
@@ -80,7 +81,7 @@ def main():
     p.add_argument("--config", default="configs/data-efficiency.toml")
     p.add_argument("--steps", type=int, help="optimiser steps per run (default: the config's optim.steps)")
     p.add_argument("--clips", type=int, nargs="+", default=[500, 2000, 10000])
-    p.add_argument("--arms", nargs="+", default=["video", "joint", "inflate"])
+    p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     p.add_argument("--eval-seeds", type=int, default=1)
     p.add_argument("--eval-steps", type=int, default=20)
     args = p.parse_args()
@@ -98,6 +99,10 @@ def main():
             write(results, args)  # after every run: a stopped experiment keeps what it measured
 
 
+def run_id(r):
+    return r["arm"], r["clips"], r["steps"]
+
+
 def write(results, args):
     import matplotlib
 
@@ -106,19 +111,26 @@ def write(results, args):
 
     OUT.mkdir(parents=True, exist_ok=True)
     stem = OUT / Path(args.config).stem.replace("-", "_")
+    # Runs measured by an earlier invocation (other N, arms or lengths) stay in the table.
+    if Path(f"{stem}.json").exists():
+        new = {run_id(r) for r in results}
+        results = [r for r in json.loads(Path(f"{stem}.json").read_text())["results"] if run_id(r) not in new] + results
+    results.sort(key=lambda r: (r["steps"], r["clips"], r["arm"]))
     Path(f"{stem}.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
     keys = ["all", "colour", "shape", "direction", "steady", "motion"]
-    lines = [f"{'arm':<9}{'clips':>7}" + "".join(f"{k:>11}" for k in keys)]
+    lines = [f"{'arm':<9}{'clips':>7}{'steps':>7}" + "".join(f"{k:>11}" for k in keys)]
     for r in results:
-        lines.append(f"{r['arm']:<9}{r['clips']:>7}" + "".join(f"{100 * r[k]:>10.1f}%" for k in keys))
+        lines.append(f"{r['arm']:<9}{r['clips']:>7}{r['steps']:>7}" + "".join(f"{100 * r[k]:>10.1f}%" for k in keys))
     Path(f"{stem}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     panels = [("all", "right on everything"), ("shape", "shape"), ("direction", "initial direction"),
               ("steady", "steady")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharex=True)
     for ax, (key, label) in zip(axes, panels):
-        for name in args.arms:
-            rs = [r for r in results if r["arm"] == name]
+        for name in ARMS:
+            rs = [r for r in results if r["arm"] == name and r["steps"] == args.steps]
+            if not rs:
+                continue
             ax.plot([r["clips"] for r in rs], [100 * r[key] for r in rs], marker="o", label=name)
         ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
     axes[0].legend()
