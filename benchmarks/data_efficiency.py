@@ -133,6 +133,8 @@ def write(results, args):
                 continue
             ax.plot([r["clips"] for r in rs], [100 * r[key] for r in rs], marker="o", label=name)
         ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
+        ax.set_xticks(args.clips, [f"{n:,}" for n in args.clips], minor=False)
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
     axes[0].legend()
     fig.suptitle(f"equal compute: {args.steps} steps per run ({Path(args.config).stem})")
     fig.tight_layout()
