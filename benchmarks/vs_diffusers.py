@@ -56,7 +56,7 @@ def main():
     theirs = diffusers_unet(width, D)
 
     x, t = torch.randn(B, 3, F, S, S), torch.rand(B)
-    text, mask, pooled = torch.randn(B, 12, D), torch.ones(B, 12), torch.randn(B, D)
+    text, pooled = torch.randn(B, 12, D), torch.randn(B, D)
     calls = {
         "vidiff VideoUNet": (ours, lambda m, xx, tt, tx: m(xx, tt, tx, torch.ones(len(xx), 12), pooled[:1].expand(len(xx), -1))),
         f"diffusers UNet3DConditionModel {width}":

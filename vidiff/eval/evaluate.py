@@ -4,7 +4,6 @@ The model sees only the prompt text; the colour, shape and direction the prompt
 names are used by the scorer alone.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

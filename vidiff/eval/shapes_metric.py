@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.shapes import CLEAR_FRAMES, COLOURS, DIRECTIONS, trajectory
+from ..data.shapes import CLEAR_FRAMES, COLOURS, DIRECTIONS
 
 PALETTE = np.array(list(COLOURS.values()), dtype=np.float64)     # (7, 3)
 COLOUR_NAMES = list(COLOURS)
