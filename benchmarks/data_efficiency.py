@@ -28,7 +28,7 @@ from vidiff.config import load_config
 from vidiff.eval.evaluate import eval_prompts, evaluate
 from vidiff.models.inflate import inflate
 from vidiff.pipeline import VideoPipeline
-from vidiff.training.checkpoint import list_checkpoints
+from vidiff.training.checkpoint import list_checkpoints, save_json
 from vidiff.training.loop import train
 
 IMAGES = 50_000
@@ -72,7 +72,7 @@ def scored(model, run_dir, eval_seeds, eval_steps):
         return json.loads(path.read_text())
     summary, _ = evaluate(VideoPipeline.from_pretrained(model), eval_prompts("canonical", eval_seeds),
                           steps=eval_steps, progress=True)
-    path.write_text(json.dumps(summary))
+    save_json(summary, path)
     return summary
 
 
@@ -93,7 +93,8 @@ def main():
             t0 = time.time()
             model = arm(args.config, name, clips, args.steps, root)
             summary = scored(model, model.parent, args.eval_seeds, args.eval_steps)
-            results.append({**summary, "eval_clips": summary["clips"], "arm": name, "clips": clips, "steps": args.steps,
+            results.append({**summary, "eval_clips": summary["clips"], "eval_seeds": args.eval_seeds,
+                            "eval_steps": args.eval_steps, "arm": name, "clips": clips, "steps": args.steps,
                             "wall_s": time.time() - t0})
             print(json.dumps(results[-1]))
             write(results, args)  # after every run: a stopped experiment keeps what it measured
@@ -116,7 +117,8 @@ def write(results, args):
         new = {run_id(r) for r in results}
         results = [r for r in json.loads(Path(f"{stem}.json").read_text())["results"] if run_id(r) not in new] + results
     results.sort(key=lambda r: (r["steps"], r["clips"], r["arm"]))
-    Path(f"{stem}.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
+    # Each row says how it was trained and scored; the rows may come from several invocations.
+    save_json({"config": args.config, "results": results}, f"{stem}.json")
     keys = ["all", "colour", "shape", "direction", "steady", "motion"]
     lines = [f"{'arm':<9}{'clips':>7}{'steps':>7}" + "".join(f"{k:>11}" for k in keys)]
     for r in results:

@@ -118,3 +118,14 @@ def test_asking_for_a_gpu_that_is_not_there_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="no GPU"):
         train(tiny_config(tmp_path, "device=cuda"), progress=False)
+
+
+def test_a_json_write_that_fails_midway_leaves_the_old_file(tmp_path):
+    from vidiff.training.checkpoint import save_json
+
+    path = tmp_path / "results.json"
+    save_json({"runs": [1, 2]}, path)
+    with pytest.raises(TypeError):
+        save_json({"runs": [1, 2, 3], "bad": object()}, path)  # json.dump fails after writing part of it
+    assert json.loads(path.read_text()) == {"runs": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]

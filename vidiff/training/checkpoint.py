@@ -34,10 +34,16 @@ def save_tensors(tensors, path):
 
 
 def save_json(obj, path):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
+    """Write JSON through a temporary file and one rename: a crash leaves the old file or the new one."""
+    tmp = Path(f"{path}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_dir(final: Path, write):
