@@ -187,11 +187,15 @@ class VideoPipeline:
             raise VidiffError(f"given frames are {x.shape[3]}x{x.shape[4]}; this model works on "
                               f"{self.size}x{self.size} frames (write clips for it with --scale 1)")
         cond, uncond = self._text(prompts)
-        T = x.shape[2]
-        window = self.frames if conditioned else T      # an unconditioned model makes one window
+        length = x.shape[2]
+        if length > 1 and (not conditioned or length < self.frames):
+            pad = (-length) % self.net.frame_multiple        # a space-time U-Net halves the frames: pad with
+            x = torch.cat([x, x.new_zeros(*x.shape[:2], pad, *x.shape[3:])], 2)   # frames made, then dropped
+            known = torch.cat([known, known.new_zeros(pad)])
+        window = self.frames if conditioned else x.shape[2]   # an unconditioned model makes one window
         windows = list(plan_windows(known, window, overlap=window // 2))
         bar = tqdm(windows, desc="windows", disable=not progress or len(windows) < 2, dynamic_ncols=True)
-        known = known.clone()
+        known, T = known.clone(), x.shape[2]
         for start in bar:
             win = slice(start, min(start + window, T))
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
@@ -203,7 +207,7 @@ class VideoPipeline:
             new = torch.arange(T)[win][~known[win]]
             x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
             known[win] = True
-        return to_uint8(x)
+        return to_uint8(x[:, :, :length])
 
 
 def plan_windows(known, window, overlap):

@@ -102,3 +102,47 @@ class Upsample(nn.Module):
 
     def forward(self, x):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class TimeDownsample(nn.Module):
+    """Halves the frames (Lumiere's space-time U-Net, Bar-Tal et al. 2024): a strided convolution
+    across frames, added to the mean of each pair so the layer starts as plain averaging.
+
+    Deeper levels then see the whole clip in a few frames, so one 3x3x3 kernel or one attention
+    step there spans the clip, and the path of an object is planned there, coarse to fine,
+    instead of frame by frame. With one frame (an image) it is skipped.
+    """
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv3d(channels, channels, (3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x):
+        """x: (B, C, F, H, W) -> (B, C, F/2, H, W)."""
+        B, C, Fr, H, W = x.shape
+        if Fr == 1:
+            return x
+        pairs = x.view(B, C, Fr // 2, 2, H, W).mean(3)
+        return pairs + self.conv(x)
+
+
+class TimeUpsample(nn.Module):
+    """Doubles the frames: each frame repeated, plus a learned, zero-initialised correction that
+    differs between the two copies (a sub-frame shuffle, like pixel_shuffle in time), so the
+    two frames made from one can place a moving object apart."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv3d(channels, 2 * channels, (3, 1, 1), padding=(1, 0, 0))
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x, frames):
+        """x: (B, C, F, H, W) -> (B, C, frames, H, W), frames = 2F, or F where the way down skipped."""
+        B, C, Fr, H, W = x.shape
+        if frames == Fr:
+            return x
+        d = self.conv(x).view(B, C, 2, Fr, H, W).transpose(2, 3).reshape(B, C, 2 * Fr, H, W)
+        return x.repeat_interleave(2, dim=2) + d

@@ -24,6 +24,12 @@ after can follow an object along its path, where attention at one position acros
 frames can only hold it still (benchmarks/results/motion_experiments.md).
 With `stack_levels`, those levels also stack the clip's frames in channels for two 2-D
 convolutions (framestack.py), so frame 0 relates to frame f by a kernel of its own.
+With `time_levels` (Lumiere's space-time U-Net, Bar-Tal et al. 2024), the downsampling after
+those levels halves the frames too, and the way up doubles them again (layers.TimeDownsample /
+TimeUpsample): at the coarse levels a few frames stand for the whole clip, so the path of an
+object is laid out there at once and refined on the way up, instead of being made frame by frame.
+Clips must then have a multiple of 2 ** len(time_levels) frames (the pipeline pads and crops);
+one frame (an image) skips the halving, so images still train the same weights.
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
 
@@ -45,8 +51,8 @@ from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
 from .framestack import FrameStack
-from .layers import (Downsample, ResBlock, SpaceTimeConv, Upsample, batch_to_frames, frame_embedding, frames_to_batch, group_norm,
-                     timestep_embedding)
+from .layers import (Downsample, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample, batch_to_frames,
+                     frame_embedding, frames_to_batch, group_norm, timestep_embedding)
 
 
 @dataclass
@@ -66,6 +72,7 @@ class UNetConfig:
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
     stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
     max_frames: int = 16                             # the frame slots of those layers
+    time_levels: list = field(default_factory=list)  # the downsampling after these levels halves the frames too
 
 
 class Stage(nn.Module):
@@ -125,6 +132,10 @@ class VideoUNet(nn.Module):
         self.mid = Stage(ch[-1], ch[-1], cfg, True, *levels(len(ch) - 1)[1:])
         self.up = nn.ModuleList(Stage(2 * ch[i], ch[i], cfg, *levels(i)) for i in range(len(ch)))
         self.upsample = nn.ModuleList(Upsample(ch[i + 1], ch[i]) for i in range(len(ch) - 1))
+        if any(not 0 <= i < len(ch) - 1 for i in cfg.time_levels) or (cfg.time_levels and not cfg.temporal):
+            raise ValueError(f"time_levels must name levels 0..{len(ch) - 2} of a temporal model, got {cfg.time_levels}")
+        self.time_down = nn.ModuleDict({str(i): TimeDownsample(ch[i + 1]) for i in cfg.time_levels})
+        self.time_up = nn.ModuleDict({str(i): TimeUpsample(ch[i + 1]) for i in cfg.time_levels})
         self.out_norm = group_norm(ch[0])
         self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)
         nn.init.zeros_(self.out.weight)
@@ -142,12 +153,19 @@ class VideoUNet(nn.Module):
         """Height and width must divide by this: the stem's patch, then one halving per level."""
         return self.cfg.patch * 2 ** (len(self.cfg.channels) - 1)
 
+    @property
+    def frame_multiple(self):
+        """Clips of more than one frame must have a multiple of this many: one halving per time level."""
+        return 2 ** len(self.cfg.time_levels)
+
     def forward(self, x, t, text, text_mask, pooled, frames=None, frame_mask=None):
         """frames: (B, C, F, H, W) clean known frames (ignored where frame_mask is 0); frame_mask: (B, F)."""
         B, C, Fr, H, W = x.shape
         p, levels = self.cfg.patch, len(self.cfg.channels)
         if H % self.size_multiple or W % self.size_multiple:
             raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {H}x{W}")
+        if Fr > 1 and Fr % self.frame_multiple:
+            raise ValueError(f"frames must be 1 or a multiple of {self.frame_multiple}, got {Fr}")
         emb = self.time_mlp(timestep_embedding(t, self.cfg.emb_dim)) + self.text_mlp(pooled)  # (B, E)
         if self.cfg.frame_index:
             index = self.frame_proj(frame_embedding(Fr, self.cfg.emb_dim).to(x))             # (F, E)
@@ -163,17 +181,29 @@ class VideoUNet(nn.Module):
         elif frame_mask is not None and frame_mask.any():
             raise ValueError("this model was trained without frame conditioning")
         h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
-        skips = []
+        skips, counts = [], [Fr]                                        # counts: frames at each level
         run = self._run
         for i, stage in enumerate(self.down):
-            h = run(stage, h, emb, text, text_mask)
+            h = run(stage, h, per_frame(emb, B, h.shape[2]), text, text_mask)
             skips.append(h)
             if i < levels - 1:
-                h = batch_to_frames(self.downsample[i](frames_to_batch(h)), Fr)
-        h = run(self.mid, h, emb, text, text_mask)
+                h = batch_to_frames(self.downsample[i](frames_to_batch(h)), h.shape[2])
+                if str(i) in self.time_down:
+                    h = self.time_down[str(i)](h)                       # (B, ch, F/2, ., .)
+                counts.append(h.shape[2])
+        h = run(self.mid, h, per_frame(emb, B, h.shape[2]), text, text_mask)
         for i in reversed(range(levels)):
             if i < levels - 1:
-                h = batch_to_frames(self.upsample[i](frames_to_batch(h)), Fr)
-            h = run(self.up[i], torch.cat([h, skips[i]], 1), emb, text, text_mask)
+                if str(i) in self.time_up:
+                    h = self.time_up[str(i)](h, counts[i])              # (B, ch, F_i, ., .)
+                h = batch_to_frames(self.upsample[i](frames_to_batch(h)), counts[i])
+            h = run(self.up[i], torch.cat([h, skips[i]], 1), per_frame(emb, B, counts[i]), text, text_mask)
         h = self.out(F.silu(self.out_norm(frames_to_batch(h))))         # (B F, C p p, H/p, W/p)
         return batch_to_frames(F.pixel_unshuffle(h, 1) if p == 1 else F.pixel_shuffle(h, p), Fr)
+
+
+
+def per_frame(emb, batch, frames):
+    """The condition (B F, E) of a level with `frames` frames: each coarse frame gets the mean of
+    the frames it stands for."""
+    return emb.view(batch, frames, -1, emb.shape[-1]).mean(2).flatten(0, 1)   # (B frames, E)
