@@ -1,5 +1,6 @@
 """The command line end to end: user mistakes end in one line, generate -> eval round trip."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -72,4 +73,6 @@ def test_generate_then_eval_with_the_shipped_model(tmp_path):
     r = vidiff("eval", "--limit", "4", "--seeds", "1", "--steps", "10", "-o", str(tmp_path / "eval.json"))
     assert r.returncode == 0, r.stderr
     assert "everything" in r.stdout and "clips" in r.stdout
-    assert (tmp_path / "eval.json").is_file()
+    rows = json.loads((tmp_path / "eval.json").read_text())["clips"]
+    assert len(rows) == 4 and rows[0]["asked"] == {"colour": "red", "shape": "circle", "direction": "right"}
+    assert isinstance(rows[0]["direction"], bool)          # the verdict, kept apart from what was asked

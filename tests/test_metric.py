@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, ShapesWorld, shape_mask
-from vidiff.eval.shapes_metric import classify_shape, detect_frame, direction_of, score_clip, summarise
+from vidiff.eval.shapes_metric import classify_shape, detect_frame, direction_of, direction_offset, score_clip, summarise
 
 N = 40
 
@@ -36,7 +36,7 @@ def test_true_clips_score_right():
     scores = [score(c.video, c) for c in (world.clip(i) for i in range(60))]
     s = summarise(scores)
     assert s["clips"] == 60 and s["all"] >= 0.97
-    assert s["colour"] == s["shape"] == s["direction"] == 1.0
+    assert s["colour"] == s["shape"] == s["direction"] == s["direction_45"] == 1.0
 
 
 def test_true_clips_at_64px():
@@ -173,3 +173,10 @@ def test_frame_wide_blob_has_a_finite_path_error():
     with np.errstate(all="raise"):
         err, _ = fit_bouncing_path(centres, 32.0, 32, 32)
     assert np.isfinite(err) and err > 1.0
+
+
+def test_direction_offset_counts_45_degree_steps():
+    assert direction_offset("right", "right") == 0
+    assert direction_offset("up-right", "right") == direction_offset("down-right", "right") == 1
+    assert direction_offset("up", "right") == 2 and direction_offset("down-left", "up") == 3
+    assert direction_offset("left", "right") == 4 and direction_offset("still", "right") is None

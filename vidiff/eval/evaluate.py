@@ -56,7 +56,8 @@ def evaluate(pipe, items, num_frames=None, steps=None, sampler=None, guidance=No
         for k, (it, video) in enumerate(zip(chunk, videos)):
             s = score_clip(video, it.colour, it.shape, it.direction)
             scores.append(s)
-            rows.append({"prompt": it.prompt, "colour": it.colour, "shape": it.shape, "direction": it.direction,
+            rows.append({"prompt": it.prompt, "seed": it.seed,
+                         "asked": {"colour": it.colour, "shape": it.shape, "direction": it.direction},
                          **{c: bool(getattr(s, c)) for c in CRITERIA}, "all": bool(s.all),
                          "detected": {k2: (float(v) if isinstance(v, (float, np.floating)) else v)
                                       for k2, v in s.detail.items()}})
@@ -75,6 +76,8 @@ def format_table(summary, title=""):
     lines.append(f"{'criterion':<12}{'accuracy':>10}")
     for c in CRITERIA + ("all",):
         lines.append(f"{c if c != 'all' else 'everything':<12}{summary[c] * 100:>9.1f}%")
+    if "direction_45" in summary:
+        lines.append(f"{'dir ±45°':<12}{summary['direction_45'] * 100:>9.1f}%   (chance 37.5%)")
     lines.append(f"{'clips':<12}{summary['clips']:>10d}")
     return "\n".join(lines)
 

@@ -179,8 +179,17 @@ def score_clip(video, colour, shape, direction):
     else:
         detail.update(direction="still", path_error=0.0, speed=0.0)
         motion = True
+    detail["direction_off"] = direction_offset(detail["direction"], direction)
     return ClipScore(detail["colour"] == colour, detail["shape"] == shape, detail["direction"] == direction,
                      steady, motion, detail)
+
+
+def direction_offset(found, asked):
+    """How many 45-degree steps the found direction is from the asked one (0-4); None if still."""
+    if found not in DIRECTIONS or asked not in DIRECTIONS:
+        return None
+    a, b = (np.arctan2(DIRECTIONS[d][1], DIRECTIONS[d][0]) for d in (found, asked))
+    return int(round(abs(np.angle(np.exp(1j * (a - b)))) / (np.pi / 4)))
 
 
 def summarise(scores):
@@ -188,5 +197,7 @@ def summarise(scores):
     n = max(len(scores), 1)
     out = {c: sum(getattr(s, c) for s in scores) / n for c in CRITERIA}
     out["all"] = sum(s.all for s in scores) / n
+    # A graded view of direction: chance is 3/8 (the asked direction or one of its two neighbours).
+    out["direction_45"] = sum(s.detail.get("direction_off") in (0, 1) for s in scores) / n
     out["clips"] = len(scores)
     return out
