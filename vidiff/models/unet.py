@@ -202,7 +202,6 @@ class VideoUNet(nn.Module):
         return batch_to_frames(F.pixel_unshuffle(h, 1) if p == 1 else F.pixel_shuffle(h, p), Fr)
 
 
-
 def per_frame(emb, batch, frames):
     """The condition (B F, E) of a level with `frames` frames: each coarse frame gets the mean of
     the frames it stands for."""
