@@ -188,9 +188,12 @@ class VideoPipeline:
                               f"{self.size}x{self.size} frames (write clips for it with --scale 1)")
         cond, uncond = self._text(prompts)
         length = x.shape[2]
-        if length > 1 and (not conditioned or length < self.frames):
-            pad = (-length) % self.net.frame_multiple        # a space-time U-Net halves the frames: pad with
-            x = torch.cat([x, x.new_zeros(*x.shape[:2], pad, *x.shape[3:])], 2)   # frames made, then dropped
+        # A space-time U-Net halves the frames: a clip made in one window is padded with frames made,
+        # then dropped (longer clips go in windows of the trained length, which divides).
+        one_window = length > 1 and (not conditioned or length < self.frames)
+        pad = (-length) % self.net.cfg.frame_multiple if one_window else 0
+        if pad:
+            x = torch.cat([x, x.new_zeros(*x.shape[:2], pad, *x.shape[3:])], 2)
             known = torch.cat([known, known.new_zeros(pad)])
         window = self.frames if conditioned else x.shape[2]   # an unconditioned model makes one window
         windows = list(plan_windows(known, window, overlap=window // 2))

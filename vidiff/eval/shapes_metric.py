@@ -27,6 +27,7 @@ PATH_TOL = 1.0           # px at 32 px: allowed distance between a centre and th
 MIN_SPEED = 0.5          # px per frame at 32 px: slower than this is "not moving"
 FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}   # area / side^2
 CRITERIA = ("colour", "shape", "direction", "steady", "motion")
+ANGLES = {name: np.arctan2(dy, dx) for name, (dx, dy) in DIRECTIONS.items()}   # image coordinates, y down
 
 
 @dataclass
@@ -95,10 +96,12 @@ def detect_frame(frame, scale=1.0):
 def direction_of(displacement):
     """Nearest of the eight directions to a displacement (x right, y down)."""
     angle = np.arctan2(displacement[1], displacement[0])
-    names = list(DIRECTIONS)
-    angles = np.array([np.arctan2(d[1], d[0]) for d in DIRECTIONS.values()])
-    diff = np.abs(np.angle(np.exp(1j * (angles - angle))))
-    return names[int(np.argmin(diff))]
+    return min(ANGLES, key=lambda name: angle_between(ANGLES[name], angle))
+
+
+def angle_between(a, b):
+    """|a - b| wrapped to [0, pi]."""
+    return abs(np.angle(np.exp(1j * (a - b))))
 
 
 def fit_bouncing_path(centres, size, width, height, scale=1.0):
@@ -186,10 +189,9 @@ def score_clip(video, colour, shape, direction):
 
 def direction_offset(found, asked):
     """How many 45-degree steps the found direction is from the asked one (0-4); None if still."""
-    if found not in DIRECTIONS or asked not in DIRECTIONS:
+    if found not in ANGLES or asked not in ANGLES:
         return None
-    a, b = (np.arctan2(DIRECTIONS[d][1], DIRECTIONS[d][0]) for d in (found, asked))
-    return int(round(abs(np.angle(np.exp(1j * (a - b)))) / (np.pi / 4)))
+    return int(round(angle_between(ANGLES[found], ANGLES[asked]) / (np.pi / 4)))
 
 
 def summarise(scores):

@@ -74,6 +74,11 @@ class UNetConfig:
     max_frames: int = 16                             # the frame slots of those layers
     time_levels: list = field(default_factory=list)  # the downsampling after these levels halves the frames too
 
+    @property
+    def frame_multiple(self):
+        """Clips of more than one frame must have a multiple of this many: one halving per time level."""
+        return 2 ** len(self.time_levels)
+
 
 class Stage(nn.Module):
     """One U-Net stage: ResBlock, (optionally) a 3-D convolution, spatial and cross attention, then
@@ -153,19 +158,14 @@ class VideoUNet(nn.Module):
         """Height and width must divide by this: the stem's patch, then one halving per level."""
         return self.cfg.patch * 2 ** (len(self.cfg.channels) - 1)
 
-    @property
-    def frame_multiple(self):
-        """Clips of more than one frame must have a multiple of this many: one halving per time level."""
-        return 2 ** len(self.cfg.time_levels)
-
     def forward(self, x, t, text, text_mask, pooled, frames=None, frame_mask=None):
         """frames: (B, C, F, H, W) clean known frames (ignored where frame_mask is 0); frame_mask: (B, F)."""
         B, C, Fr, H, W = x.shape
         p, levels = self.cfg.patch, len(self.cfg.channels)
         if H % self.size_multiple or W % self.size_multiple:
             raise ValueError(f"height and width must be multiples of {self.size_multiple}, got {H}x{W}")
-        if Fr > 1 and Fr % self.frame_multiple:
-            raise ValueError(f"frames must be 1 or a multiple of {self.frame_multiple}, got {Fr}")
+        if Fr > 1 and Fr % self.cfg.frame_multiple:
+            raise ValueError(f"frames must be 1 or a multiple of {self.cfg.frame_multiple}, got {Fr}")
         emb = self.time_mlp(timestep_embedding(t, self.cfg.emb_dim)) + self.text_mlp(pooled)  # (B, E)
         if self.cfg.frame_index:
             index = self.frame_proj(frame_embedding(Fr, self.cfg.emb_dim).to(x))             # (F, E)

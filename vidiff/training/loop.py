@@ -122,8 +122,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
         raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
                           "the frame slots of the stacked-frame layers")
-    if cfg.data.frames > 1 and cfg.data.frames % 2 ** len(cfg.model.time_levels):
-        raise ConfigError(f"data.frames = {cfg.data.frames} must divide by {2 ** len(cfg.model.time_levels)}: "
+    if cfg.data.frames > 1 and cfg.data.frames % cfg.model.frame_multiple:
+        raise ConfigError(f"data.frames = {cfg.data.frames} must divide by {cfg.model.frame_multiple}: "
                           f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
