@@ -4,11 +4,14 @@
     python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
-step_XXXXXXX.safetensors files in --weights) with `vidiff eval` and reads clips seen and minutes
-from RUN_DIR/log.jsonl; --base-* add the cost of earlier stages the run was warm-started from.
-`steps` scores one model at several sampling step counts. Results go to
-benchmarks/results/curve_{compute,steps}.{json,png}. --limit evaluates the first N prompts of
-the 168 (every colour x shape x direction) for a quicker, noisier point.
+step_XXXXXXX.safetensors files in --weights) with `vidiff eval` and reads clips seen from
+RUN_DIR/log.jsonl; minutes are clips seen over the run's median training rate, so time the run
+spent paused (for instance while an earlier checkpoint was scored) does not count. --base-* add
+the cost of earlier stages the run was warm-started from. Checkpoints already scored in the
+results file with the same settings are not scored again. `steps` scores one model at several
+sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
+--limit scores a fixed random N of the 168 prompts (every colour x shape x direction), for a
+quicker, noisier point that still covers every colour, shape and direction.
 """
 
 import argparse
@@ -16,6 +19,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vidiff.config import load_config
@@ -28,7 +32,10 @@ OUT = Path("benchmarks/results")
 
 
 def score(pipe, limit, steps=None):
-    items = eval_prompts("canonical", 1)[: limit or None]
+    items = eval_prompts("canonical", 1)
+    if limit:
+        keep = np.random.default_rng(0).permutation(len(items))[:limit]
+        items = [items[i] for i in sorted(keep)]
     summary, _ = evaluate(pipe, items, steps=steps, progress=False)
     return summary
 
@@ -37,17 +44,30 @@ def compute_curve(args):
     run = Path(args.run)
     cfg = load_config(run / "config.json")
     log = {r["step"]: r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())}
+    rate = float(np.median([r["clips_per_s"] for r in log.values()]))
     files = sorted(Path(args.weights).glob("step_*.safetensors")) if args.weights else \
         sorted(run.glob("checkpoints/step_*/ema.safetensors"))
+    done = {}
+    if (OUT / "curve_compute.json").is_file():
+        old = json.loads((OUT / "curve_compute.json").read_text())
+        if {k: old["settings"].get(k) for k in ("run", "weights", "limit")} == \
+                {k: getattr(args, k) for k in ("run", "weights", "limit")}:
+            done = {pt["step"]: pt for pt in old["points"]}
     points = []
     for f in files:
         step = int(re.search(r"step_(\d+)", str(f)).group(1))
+        row = log[max(k for k in log if k <= step)]
+        cost = {"step": step, "clips": args.base_clips + row["clips_seen"],
+                "minutes": args.base_minutes + row["clips_seen"] / rate / 60}
+        if step in done:
+            points.append({**done[step], **cost})   # scores kept, cost re-read from the log
+            continue
         net = VideoUNet(cfg.model)
         load_weights(net, f)
-        pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, cfg.text_encoder or None)
-        row = log[max(k for k in log if k <= step)]
-        points.append({"step": step, "clips": args.base_clips + row["clips_seen"],
-                       "minutes": args.base_minutes + row["elapsed_s"] / 60, **score(pipe, args.limit)})
+        pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, cfg.text_encoder or None,
+                             cfg.data.holdout)
+        summary = score(pipe, args.limit)
+        points.append({**summary, "eval_clips": summary["clips"], **cost})
         print(json.dumps(points[-1]))
     return points, "clips", "training clips seen"
 
@@ -89,6 +109,9 @@ def main():
     for key in ("all", "direction", "motion", "colour", "shape"):
         ax.plot([pt[x] for pt in points], [100 * pt[key] for pt in points], marker="o",
                 label="everything" if key == "all" else key)
+    if all("held_out" in pt for pt in points):
+        ax.plot([pt[x] for pt in points], [100 * pt["held_out"]["all"] for pt in points], marker="o",
+                linestyle="--", label="everything, held-out combinations")
     ax.set(xlabel=label, ylabel="% of clips right", ylim=(-2, 102))
     if args.curve == "compute":
         top = ax.secondary_xaxis("top", functions=_minutes_axis(points))

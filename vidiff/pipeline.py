@@ -41,8 +41,11 @@ def to_uint8(x):
 
 class VideoPipeline:
     def __init__(self, net: VideoUNet, diffusion: DiffusionConfig, sample: SampleConfig,
-                 frames=16, size=32, text_encoder: TextEncoder | str | None = None):
+                 frames=16, size=32, text_encoder: TextEncoder | str | None = None, holdout=()):
         self.net = net.eval()
+        # [colour, shape, direction] triples the model never saw in training (data.holdout): eval
+        # scores them apart, as a test of composing what was learned.
+        self.holdout = [list(h) for h in holdout]
         self.diffusion, self.sample_defaults = diffusion, sample
         self.frames, self.size = frames, size
         self.schedule = Schedule(diffusion.schedule, diffusion.shift)
@@ -62,16 +65,22 @@ class VideoPipeline:
             net = VideoUNet(from_dict(UNetConfig, cfg["model"], "model."))
             diffusion = from_dict(DiffusionConfig, cfg["diffusion"], "diffusion.")
             sample = from_dict(SampleConfig, cfg["sample"], "sample.")
+            holdout = [tuple(h) for h in cfg.get("holdout", [])]
+            if any(len(h) != 3 for h in holdout):
+                raise ValueError("holdout entries must be [colour, shape, direction]")
         except (KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"bad config.json in {path}: {e}") from None
         load_weights(net, path / "model.safetensors")
         encoder = text_encoder or cfg.get("text_encoder") or None
-        return cls(net.float(), diffusion, sample, cfg.get("frames", 16), cfg.get("size", 32), encoder)
+        return cls(net.float(), diffusion, sample, cfg.get("frames", 16), cfg.get("size", 32), encoder, holdout)
 
     def config_dict(self):
-        return {"model": to_dict(self.net.cfg), "diffusion": to_dict(self.diffusion),
-                "sample": to_dict(self.sample_defaults), "frames": self.frames, "size": self.size,
-                "text_encoder": self.text_encoder_path}
+        out = {"model": to_dict(self.net.cfg), "diffusion": to_dict(self.diffusion),
+               "sample": to_dict(self.sample_defaults), "frames": self.frames, "size": self.size,
+               "text_encoder": self.text_encoder_path}
+        if self.holdout:
+            out["holdout"] = self.holdout
+        return out
 
     def save_pretrained(self, path, dtype=torch.float32):
         """Write model.safetensors + config.json (atomically, as a folder rename)."""

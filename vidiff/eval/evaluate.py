@@ -68,7 +68,16 @@ def evaluate(pipe, items, num_frames=None, steps=None, sampler=None, guidance=No
         bar.update(len(chunk))
         bar.set_postfix(all=f"{summarise(scores)['all']:.2f}")
     bar.close()
-    return summarise(scores), rows
+    summary = summarise(scores)
+    held = {tuple(h) for h in getattr(pipe, "holdout", ())}
+    if held:
+        # Compositional generalisation: combinations never trained on, scored apart from the rest.
+        unseen = [(it.colour, it.shape, it.direction) in held for it in items]
+        for row, flag in zip(rows, unseen):
+            row["held_out"] = flag
+        summary["held_out"] = summarise([s for s, u in zip(scores, unseen) if u])
+        summary["trained_on"] = summarise([s for s, u in zip(scores, unseen) if not u])
+    return summary, rows
 
 
 def format_table(summary, title=""):
@@ -79,6 +88,10 @@ def format_table(summary, title=""):
     if "direction_45" in summary:
         lines.append(f"{'dir ±45°':<12}{summary['direction_45'] * 100:>9.1f}%   (chance 37.5%)")
     lines.append(f"{'clips':<12}{summary['clips']:>10d}")
+    if "held_out" in summary:
+        seen, unseen = summary["trained_on"], summary["held_out"]
+        lines.append(f"{'everything':<12}{seen['all'] * 100:>9.1f}% on the {seen['clips']} clips of combinations "
+                     f"trained on, {unseen['all'] * 100:.1f}% on the {unseen['clips']} held out")
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..config import ConfigError, TrainConfig, to_dict
 from ..data.captions import canonical
 from ..data.masks import sample_frame_mask
-from ..data.sources import StepBatches, step_loader as data_loader
+from ..data.sources import StepBatches, holdout, step_loader as data_loader
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.noise import video_noise
 from ..diffusion.schedules import Schedule
@@ -61,7 +61,8 @@ def export_model(run_dir, ema_net, cfg: TrainConfig, text_encoder):
     """The EMA weights as a loadable model directory: run_dir/model."""
     from ..pipeline import VideoPipeline
 
-    pipe = VideoPipeline(ema_net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, text_encoder)
+    pipe = VideoPipeline(ema_net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, text_encoder,
+                         holdout(cfg.data))
     pipe.text_encoder_path = cfg.text_encoder
     pipe.save_pretrained(Path(run_dir) / "model")
     return pipe
