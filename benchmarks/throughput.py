@@ -1,7 +1,7 @@
 """Training throughput, achieved FLOP/s against a matmul peak measured in the same run,
 sampling latency per clip and peak memory. Prints a table.
 
-    python benchmarks/throughput.py [--config configs/shapes-s-plainv.toml] [--batch 8] [--repeats 5]
+    python benchmarks/throughput.py [--config configs/shapes-long.toml] [--batch 8] [--repeats 5]
 
 Run it alone: on a 2-core machine any other busy process halves every number.
 """
@@ -37,7 +37,7 @@ def peak_rss_mb():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--config", default="configs/shapes-s-plainv.toml")
+    p.add_argument("--config", default="configs/shapes-long.toml")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=20, help="sampling steps for the latency figure")

@@ -71,6 +71,8 @@ def test_every_task_runs_on_a_real_model(text_encoder):
         assert summary["clips"] == 2 and 0 <= summary["right"] <= 1 and len(rows) == 2
 
 
-def test_tasks_need_a_frame_conditioned_model(capsys):
-    assert main(["eval", "--task", "i2v", "--limit", "1"]) == 2
+def test_tasks_need_a_frame_conditioned_model(capsys, tmp_path, text_encoder):
+    net = VideoUNet(UNetConfig(channels=[16, 32], attention_levels=[1], emb_dim=32, head_dim=8))
+    VideoPipeline(net, DiffusionConfig(), SampleConfig(), 4, 16, text_encoder).save_pretrained(tmp_path / "plain")
+    assert main(["eval", "--task", "i2v", "--limit", "1", "--model", str(tmp_path / "plain")]) == 2
     assert "frame-conditioned" in capsys.readouterr().err
