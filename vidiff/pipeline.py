@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import DiffusionConfig, SampleConfig, from_dict, to_dict
+from .config import DataConfig, DiffusionConfig, SampleConfig, from_dict, to_dict
+from .data.sources import holdout as held_out
 from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser
 from .diffusion.noise import video_noise
@@ -65,9 +66,7 @@ class VideoPipeline:
             net = VideoUNet(from_dict(UNetConfig, cfg["model"], "model."))
             diffusion = from_dict(DiffusionConfig, cfg["diffusion"], "diffusion.")
             sample = from_dict(SampleConfig, cfg["sample"], "sample.")
-            holdout = [tuple(h) for h in cfg.get("holdout", [])]
-            if any(len(h) != 3 for h in holdout):
-                raise ValueError("holdout entries must be [colour, shape, direction]")
+            holdout = held_out(DataConfig(holdout=cfg.get("holdout", [])))   # the check training uses
         except (KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"bad config.json in {path}: {e}") from None
         load_weights(net, path / "model.safetensors")
