@@ -1,14 +1,15 @@
 """Quality against training compute and against sampling steps, as tables and plots.
 
-    python benchmarks/curves.py compute RUN_DIR [--weights DIR] [--limit N] [--base-clips C --base-minutes M]
+    python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--base-clips C --base-minutes M]
     python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
 step_XXXXXXX.safetensors files in --weights) with `vidiff eval` and reads clips seen from
 RUN_DIR/log.jsonl; minutes are clips seen over the run's median training rate, so time the run
 spent paused (for instance while an earlier checkpoint was scored) does not count. --base-* add
-the cost of earlier stages the run was warm-started from. Checkpoints already scored in the
-results file with the same settings are not scored again. `steps` scores one model at several
+the cost of earlier stages the run was warm-started from; several RUN_DIRs (each warm-started
+from the one before) make one curve, a later run counting on from where the one before ended.
+Checkpoints already scored in the results file with the same settings are not scored again. `steps` scores one model at several
 sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
 --limit scores a fixed random N of the 168 prompts (every colour x shape x direction), for a
 quicker, noisier point that still covers every colour, shape and direction.
@@ -41,34 +42,44 @@ def score(pipe, limit, steps=None):
 
 
 def compute_curve(args):
-    run = Path(args.run)
-    cfg = load_config(run / "config.json")
-    log = {r["step"]: r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())}
-    rate = float(np.median([r["clips_per_s"] for r in log.values()]))
-    files = sorted(Path(args.weights).glob("step_*.safetensors")) if args.weights else \
-        sorted(run.glob("checkpoints/step_*/ema.safetensors"))
+    """Score the EMA checkpoints of one run, or of several runs each warm-started from the last.
+
+    A later run's clips and minutes count on from where the run before it ended.
+    """
+    if args.weights and len(args.runs) > 1:
+        raise SystemExit("--weights goes with a single run")
     done = {}
     if (OUT / "curve_compute.json").is_file():
         old = json.loads((OUT / "curve_compute.json").read_text())
-        if {k: old["settings"].get(k) for k in ("run", "weights", "limit")} == \
-                {k: getattr(args, k) for k in ("run", "weights", "limit")}:
-            done = {pt["step"]: pt for pt in old["points"]}
-    points = []
-    for f in files:
-        step = int(re.search(r"step_(\d+)", str(f)).group(1))
-        row = log[max(k for k in log if k <= step)]
-        cost = {"step": step, "clips": args.base_clips + row["clips_seen"],
-                "minutes": args.base_minutes + row["clips_seen"] / rate / 60}
-        if step in done:
-            points.append({**done[step], **cost})   # scores kept, cost re-read from the log
-            continue
-        net = VideoUNet(cfg.model)
-        load_weights(net, f)
-        pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, cfg.text_encoder or None,
-                             cfg.data.holdout)
-        summary = score(pipe, args.limit)
-        points.append({**summary, "eval_clips": summary["clips"], **cost})
-        print(json.dumps(points[-1]))
+        if {k: old["settings"].get(k) for k in ("weights", "limit")} == {"weights": args.weights, "limit": args.limit}:
+            first = old["settings"].get("run") or old["settings"]["runs"][0]
+            done = {(pt.get("run", first), pt["step"]): pt for pt in old["points"]}
+    points, base_clips, base_minutes = [], args.base_clips, args.base_minutes
+    for run_dir in args.runs:
+        run = Path(run_dir)
+        cfg = load_config(run / "config.json")
+        log = {r["step"]: r for r in map(json.loads, (run / "log.jsonl").read_text().splitlines())}
+        rate = float(np.median([r["clips_per_s"] for r in log.values()]))
+        files = sorted(Path(args.weights).glob("step_*.safetensors")) if args.weights else \
+            sorted(run.glob("checkpoints/step_*/ema.safetensors"))
+        for f in files:
+            step = int(re.search(r"step_(\d+)", str(f)).group(1))
+            row = log[max(k for k in log if k <= step)]
+            cost = {"run": run_dir, "step": step, "clips": base_clips + row["clips_seen"],
+                    "minutes": base_minutes + row["clips_seen"] / rate / 60}
+            if (run_dir, step) in done:
+                points.append({**done[(run_dir, step)], **cost})   # scores kept, cost re-read from the log
+                continue
+            net = VideoUNet(cfg.model)
+            load_weights(net, f)
+            pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
+                                 cfg.text_encoder or None, cfg.data.holdout)
+            summary = score(pipe, args.limit)
+            points.append({**summary, "eval_clips": summary["clips"], **cost})
+            print(json.dumps(points[-1]))
+        last = log[max(log)]
+        base_clips += last["clips_seen"]
+        base_minutes += last["clips_seen"] / rate / 60
     return points, "clips", "training clips seen"
 
 
@@ -85,7 +96,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="curve", required=True)
     c = sub.add_parser("compute")
-    c.add_argument("run")
+    c.add_argument("runs", nargs="+", help="run directories, each warm-started from the one before")
     c.add_argument("--weights", default=None)
     c.add_argument("--base-clips", type=int, default=0)
     c.add_argument("--base-minutes", type=float, default=0.0)
@@ -113,6 +124,10 @@ def main():
         ax.plot([pt[x] for pt in points], [100 * pt["held_out"]["all"] for pt in points], marker="o",
                 linestyle="--", label="everything, held-out combinations")
     ax.set(xlabel=label, ylabel="% of clips right", ylim=(-2, 102))
+    if args.curve == "compute":
+        for a, b in zip(points, points[1:]):
+            if a["run"] != b["run"]:   # a new run starts: mark where it took over
+                ax.axvline(a["clips"], color="grey", linewidth=0.8, linestyle=":")
     if args.curve == "compute":
         top = ax.secondary_xaxis("top", functions=_minutes_axis(points))
         top.set_xlabel("CPU minutes (2 cores)")

@@ -9,9 +9,10 @@ import re
 
 COLOUR_WORDS = {
     "train": {
-        "red": ["red", "bright red"], "orange": ["orange"], "yellow": ["yellow"],
-        "green": ["green"], "blue": ["blue"], "purple": ["purple", "violet"],
-        "white": ["white"],
+        "red": ["red", "bright red", "cherry red", "ruby"], "orange": ["orange", "amber", "bright orange"],
+        "yellow": ["yellow", "canary yellow", "sunny yellow"], "green": ["green", "lime green", "leaf green"],
+        "blue": ["blue", "sky blue", "cobalt", "navy blue"], "purple": ["purple", "violet", "lavender"],
+        "white": ["white", "ivory", "milky white"],
     },
     "heldout": {
         "red": ["crimson", "scarlet"], "orange": ["tangerine", "orange-coloured"],
@@ -21,16 +22,16 @@ COLOUR_WORDS = {
     },
 }
 SHAPE_WORDS = {
-    "train": {"circle": ["circle", "ball", "disc"], "square": ["square", "box"],
-              "triangle": ["triangle"]},
+    "train": {"circle": ["circle", "ball", "disc", "orb"], "square": ["square", "box", "cube"],
+              "triangle": ["triangle", "wedge"]},
     "heldout": {"circle": ["round dot", "disk"], "square": ["block", "square tile"],
                 "triangle": ["triangular shape", "pyramid shape"]},
 }
 DIRECTION_WORDS = {
     "train": {
-        "right": ["right", "to the right", "rightwards"],
-        "left": ["left", "to the left", "leftwards"],
-        "up": ["up", "upwards"], "down": ["down", "downwards"],
+        "right": ["right", "to the right", "rightwards", "across to the right"],
+        "left": ["left", "to the left", "leftwards", "across to the left"],
+        "up": ["up", "upwards", "up the screen"], "down": ["down", "downwards", "down the screen"],
         "up-right": ["up and to the right", "diagonally up-right"],
         "up-left": ["up and to the left", "diagonally up-left"],
         "down-right": ["down and to the right", "diagonally down-right"],
@@ -54,6 +55,8 @@ TEMPLATES = {
         "{a} {colour} {shape} going {direction}",
         "{a} {colour} {shape} that moves {direction}",
         "{a} {colour} {shape} sliding {direction} on a black background",
+        "{a} {colour} {shape} is gliding {direction}",
+        "{a} {colour} {shape} floating {direction}",
     ],
     "heldout": [
         "watch {a} {colour} {shape} travel {direction}",
