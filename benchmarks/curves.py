@@ -1,6 +1,7 @@
 """Quality against training compute and against sampling steps, as tables and plots.
 
-    python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--base-clips C --base-minutes M]
+    python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--every S]
+        [--base-clips C --base-minutes M]
     python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
@@ -70,6 +71,8 @@ def compute_curve(args):
             if (run_dir, step) in done:
                 points.append({**done[(run_dir, step)], **cost})   # scores kept, cost re-read from the log
                 continue
+            if step % args.every:
+                continue
             net = VideoUNet(cfg.model)
             load_weights(net, f)
             pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
@@ -100,6 +103,7 @@ def main():
     c.add_argument("--weights", default=None)
     c.add_argument("--base-clips", type=int, default=0)
     c.add_argument("--base-minutes", type=float, default=0.0)
+    c.add_argument("--every", type=int, default=1, help="score new checkpoints only where the step is a multiple of this")
     s = sub.add_parser("steps")
     s.add_argument("model")
     s.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20, 40])

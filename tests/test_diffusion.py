@@ -545,3 +545,21 @@ def test_video_noise_shares_a_fraction_of_its_variance_across_frames():
     assert torch.equal(plain, torch.randn((2, 3, 4, 8, 8), generator=torch.Generator().manual_seed(1)))
     picture = video_noise((2, 3, 1, 8, 8), 0.9, torch.Generator().manual_seed(1))     # one frame: nothing to share
     assert torch.equal(picture, torch.randn((2, 3, 1, 8, 8), generator=torch.Generator().manual_seed(1)))
+
+
+def test_ancestral_steps_draw_the_models_video_noise():
+    """DDPM's fresh noise comes from the given noise function (shared across frames as in training)."""
+    from functools import partial
+
+    from vidiff.diffusion.noise import video_noise
+
+    schedule, g = Schedule("cosine"), torch.Generator().manual_seed(0)
+    x = video_noise((256, 3, 4, 8, 8), 0.5, generator=g)
+    ts = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    out = sample_ddpm(lambda x, t: torch.zeros_like(x), x, ts, schedule, generator=g,
+                      noise=partial(video_noise, shared=0.5))
+    # With x0_hat = 0 a step keeps part of the old noise and adds fresh noise: both shared by half,
+    # so the result is sigma(0.5) times noise that is still N(0, 1) with frame correlation 0.5.
+    n = out / schedule.alpha_sigma(ts[1:])[1].item()
+    assert abs(n.var().item() - 1) < 0.03
+    assert abs((n[:, :, 0] * n[:, :, 3]).mean().item() - 0.5) < 0.03

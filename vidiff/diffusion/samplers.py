@@ -19,9 +19,9 @@ def _steps(ts, progress):
 def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, progress=False, noise=None):
     """DDIM (Song et al. 2021, eq. 12); eta = 0 is deterministic, eta = 1 is ancestral DDPM.
 
-    noise(shape, generator): the fresh noise of ancestral steps (default standard normal).
+    noise(shape, generator=...): the fresh noise of ancestral steps (default standard normal).
     """
-    noise = noise or (lambda shape, generator: torch.randn(shape, generator=generator))
+    noise = noise or (lambda shape, generator=None: torch.randn(shape, generator=generator))
     alphas, sigmas = schedule.alpha_sigma(ts)
     for i in _steps(ts, progress):
         a, s, a_next, s_next = alphas[i], sigmas[i], alphas[i + 1], sigmas[i + 1]
@@ -31,7 +31,7 @@ def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, pro
         c = eta * (s_next / s) * (s**2 - (a / a_next) ** 2 * s_next**2).clamp_min(0).sqrt()
         x = a_next * x0 + (s_next**2 - c**2).clamp_min(0).sqrt() * eps
         if c > 0:
-            x = x + c * noise(x.shape, generator).to(x.dtype)
+            x = x + c * noise(x.shape, generator=generator).to(x.dtype)
     return x
 
 
