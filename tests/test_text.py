@@ -25,3 +25,18 @@ def test_token_states_tell_colours_apart(text_encoder):
     colour = out["text"][:, 2]                              # [CLS] a <colour> circle [SEP]
     assert torch.equal(colour[0], colour[2])
     assert torch.cosine_similarity(colour[0], colour[1], dim=0) < 0.9
+
+
+def test_cache_is_bounded_and_evicts_the_least_recently_used(text_encoder):
+    prompts = ["a red circle moving right", "a blue square moving down", "a green triangle moving up"]
+    first = text_encoder(prompts)
+    size = text_encoder.cache_size
+    try:
+        text_encoder.cache_size = 2
+        text_encoder([prompts[0]])                         # now the most recently used
+        text_encoder(["a white ball going left"])          # evicts the least recently used
+        assert len(text_encoder._cache) == 2 and prompts[0] in text_encoder._cache
+        again = text_encoder(prompts)                      # re-encoded after eviction: the same states
+        assert torch.equal(first["text"], again["text"]) and torch.equal(first["pooled"], again["pooled"])
+    finally:
+        text_encoder.cache_size = size

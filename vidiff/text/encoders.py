@@ -7,6 +7,7 @@ vectors barely tell colour words apart, its per-token states do.
 """
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -19,9 +20,13 @@ def default_encoder_path():
 
 
 class TextEncoder:
-    """Frozen encoder with an in-memory cache: the same caption is encoded once."""
+    """Frozen encoder with an in-memory cache: the same caption is encoded once.
 
-    def __init__(self, path: str | None = None, max_length: int = 32):
+    The cache keeps the `cache_size` most recently used captions (about 20 kB each with MiniLM),
+    so a long run over many distinct captions does not grow without bound.
+    """
+
+    def __init__(self, path: str | None = None, max_length: int = 32, cache_size: int = 100_000):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from transformers import AutoModel, AutoTokenizer
@@ -40,26 +45,35 @@ class TextEncoder:
         self.max_length = max_length
         self.dim = self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") \
             else self.model.config.d_model
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 
     @torch.no_grad()
     def _encode_new(self, prompts):
+        """Encode prompts not in the cache; returns {prompt: (tokens, pooled)} and caches them."""
         # One prompt at a time: in a padded batch the states change in the last bits with the
         # batch's other prompts, and a resumed run (cold cache) must see exactly what an
         # uninterrupted one did.
+        out = {}
         for prompt in prompts:
             ids = self.tokenizer([prompt], truncation=True, max_length=self.max_length, return_tensors="pt")
             tokens = self.model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
             tokens = tokens.last_hidden_state[0].float().clone()            # (T_i, D)
             pooled = torch.nn.functional.normalize(tokens.mean(0), dim=0)   # mean pooling, as MiniLM
-            self._cache[prompt] = (tokens, pooled)
+            out[prompt] = self._cache[prompt] = (tokens, pooled)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)                 # least recently used
+        return out
 
     def __call__(self, prompts):
         """Returns a dict of batch-first tensors: text (B, T, D), text_mask (B, T), pooled (B, D)."""
-        new = sorted({p for p in prompts if p not in self._cache})
-        if new:
-            self._encode_new(new)
-        entries = [self._cache[p] for p in prompts]
+        found = {}
+        for p in prompts:
+            if p in self._cache:
+                self._cache.move_to_end(p)
+                found[p] = self._cache[p]
+        found.update(self._encode_new(sorted(set(prompts) - found.keys())))
+        entries = [found[p] for p in prompts]
         length = max(e[0].shape[0] for e in entries)
         text = torch.zeros(len(prompts), length, self.dim)
         mask = torch.zeros(len(prompts), length)
