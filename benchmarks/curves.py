@@ -117,10 +117,11 @@ def main():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"curve_{args.curve}.json").write_text(json.dumps({"settings": vars(args), "points": points}, indent=1))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     for key in ("all", "direction", "motion", "colour", "shape"):
         ax.plot([pt[x] for pt in points], [100 * pt[key] for pt in points], marker="o",
                 label="everything" if key == "all" else key)
@@ -134,8 +135,10 @@ def main():
                 ax.axvline(a["clips"], color="grey", linewidth=0.8, linestyle=":")
     if args.curve == "compute":
         top = ax.secondary_xaxis("top", functions=_minutes_axis(points))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+        top.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))
         top.set_xlabel("CPU minutes (2 cores)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(OUT / f"curve_{args.curve}.png", dpi=120)
     print(f"wrote {OUT}/curve_{args.curve}.json and .png")
