@@ -10,8 +10,8 @@ RUN_DIR/log.jsonl; minutes are clips seen over the run's median training rate, s
 spent paused (for instance while an earlier checkpoint was scored) does not count. --base-* add
 the cost of earlier stages the run was warm-started from; several RUN_DIRs (each warm-started
 from the one before) make one curve, a later run counting on from where the one before ended.
-Checkpoints already scored in the results file with the same settings are not scored again. `steps` scores one model at several
-sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
+Checkpoints already scored in the results file with the same settings are not scored again.
+`steps` scores one model at several sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
 --limit scores a fixed random N of the 168 prompts (every colour x shape x direction), for a
 quicker, noisier point that still covers every colour, shape and direction.
 """

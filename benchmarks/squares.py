@@ -16,7 +16,7 @@ import torch
 import vidiff.pipeline as pipeline_module
 from vidiff.data.captions import canonical
 from vidiff.data.shapes import COLOURS, DIRECTIONS
-from vidiff.eval.shapes_metric import score_clip
+from vidiff.eval.shapes_metric import FOREGROUND, score_clip
 from vidiff.pipeline import VideoPipeline
 
 plain_times = pipeline_module.sampling_times
@@ -41,7 +41,7 @@ def main():
         pipeline_module.sampling_times = times
         videos = pipe(prompts, num_inference_steps=steps, sampler=sampler, generator=torch.Generator().manual_seed(0))
         scores = [score_clip(v, *a) for v, a in zip(videos, asked)]
-        background = np.mean([v.max(-1)[v.max(-1) <= 80].std() for v in videos])
+        background = np.mean([v.max(-1)[v.max(-1) <= FOREGROUND].std() for v in videos])
         lines.append(f"{name:22s} squares {sum(s.shape for s in scores):2d}/12  steady {sum(s.steady for s in scores):2d}/12  "
                      f"everything {sum(s.all for s in scores):2d}/12  background std {background:.1f}")
         print(lines[-1], flush=True)
