@@ -26,9 +26,8 @@ import torch
 
 from vidiff.config import load_config
 from vidiff.eval.evaluate import eval_prompts, evaluate
-from vidiff.models.unet import VideoUNet
 from vidiff.pipeline import VideoPipeline
-from vidiff.training.checkpoint import load_weights
+from vidiff.text.encoders import TextEncoder
 
 OUT = Path("benchmarks/results")
 
@@ -56,6 +55,7 @@ def compute_curve(args):
             first = old["settings"].get("run") or old["settings"]["runs"][0]
             done = {(pt.get("run", first), pt["step"]): pt for pt in old["points"]}
     points, base_clips, base_minutes = [], args.base_clips, args.base_minutes
+    text = None                                    # one encoder (and caption cache) for every checkpoint
     for run_dir in args.runs:
         run = Path(run_dir)
         cfg = load_config(run / "config.json")
@@ -73,10 +73,8 @@ def compute_curve(args):
                 continue
             if step % args.every:
                 continue
-            net = VideoUNet(cfg.model)
-            load_weights(net, f)
-            pipe = VideoPipeline(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
-                                 cfg.text_encoder or None, cfg.data.holdout)
+            text = text or TextEncoder(cfg.text_encoder or None)
+            pipe = VideoPipeline.from_checkpoint(f, run / "config.json", text)
             summary = score(pipe, args.limit)
             points.append({**summary, "eval_clips": summary["clips"], **cost})
             print(json.dumps(points[-1]))

@@ -7,7 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vidiff.config import load_config
+from vidiff.config import ConfigError, load_config
+from vidiff.diffusion.schedules import sampling_times
+from vidiff.errors import VidiffError
 from vidiff.pipeline import VideoPipeline
 from vidiff.training.checkpoint import CheckpointError, list_checkpoints, load_weights
 from vidiff.training.loop import train
@@ -87,6 +89,34 @@ def test_save_load_is_bit_exact_and_errors_name_the_problem(tmp_path):
     weights.unlink()
     with pytest.raises(CheckpointError, match="missing weights"):
         VideoPipeline.from_pretrained(tmp_path / "copy")
+
+
+def test_a_checkpoint_loads_as_a_pipeline(tmp_path):
+    train(tiny_config(tmp_path, "optim.steps=2", "save_every=1"), progress=False)
+    step1 = tmp_path / "checkpoints" / "step_0000001"
+    pipe = VideoPipeline.from_pretrained(step1)            # the run's config, the checkpoint's EMA
+    ema = load_file(str(step1 / "ema.safetensors"))
+    assert all(torch.equal(v, ema[k]) for k, v in pipe.net.state_dict().items())
+    assert (pipe.frames, pipe.size) == (4, 16)
+    # A weights file with an explicit config gives the same pipeline; the last EMA is the export.
+    last = VideoPipeline.from_checkpoint(tmp_path / "checkpoints" / "step_0000002" / "ema.safetensors",
+                                         tmp_path / "config.json", pipe.text)
+    exported = VideoPipeline.from_pretrained(tmp_path / "model")
+    assert all(torch.equal(v, exported.net.state_dict()[k]) for k, v in last.net.state_dict().items())
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(ConfigError, match="config file not found"):
+        VideoPipeline.from_pretrained(step1)
+
+
+def test_a_time_grid_replaces_the_step_count(tmp_path):
+    train(tiny_config(tmp_path, "optim.steps=1", "save_every=1"), progress=False)
+    pipe = VideoPipeline.from_pretrained(tmp_path / "model")
+    run = lambda **kw: pipe("a red circle", generator=torch.Generator().manual_seed(0), **kw)  # noqa: E731
+    assert np.array_equal(run(num_inference_steps=3), run(timesteps=sampling_times(3)))
+    assert not np.array_equal(run(num_inference_steps=3), run(timesteps=[1.0, 0.5, 0.1, 0.0]))
+    for bad in ([1.0], [1.0, 0.5], [0.5, 0.8, 0.0], [1.5, 0.0]):
+        with pytest.raises(VidiffError, match="timesteps must be"):
+            run(timesteps=bad)
 
 
 def test_init_from_warm_starts_a_grown_model(tmp_path):

@@ -181,8 +181,9 @@ def _output_options(p):
 
 
 def _sampling_options(p, frames=True):
-    p.add_argument("--model", default=None, help="model directory (model.safetensors + config.json); "
-                                                  "default: the model shipped with vidiff")
+    p.add_argument("--model", default=None, help="model directory (model.safetensors + config.json) or a "
+                                                  "training checkpoint (RUN/checkpoints/step_N, its EMA "
+                                                  "weights); default: the model shipped with vidiff")
     if frames:
         p.add_argument("--frames", type=int, default=None,
                        help="number of frames (default: the model's training length)")

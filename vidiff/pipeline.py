@@ -57,8 +57,12 @@ class VideoPipeline:
     # ---- loading and saving ----------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path=None, text_encoder=None):
+        """A model directory (model.safetensors + config.json; default: the shipped model), or a
+        training checkpoint (RUN/checkpoints/step_N, read with `from_checkpoint`)."""
         path = Path(path) if path else DEFAULT_MODEL_DIR
         cfg_path = path / "config.json"
+        if not cfg_path.is_file() and (path / "ema.safetensors").is_file():
+            return cls.from_checkpoint(path, text_encoder=text_encoder)
         if not cfg_path.is_file():
             raise CheckpointError(f"not a vidiff model directory (no config.json): {path}")
         try:
@@ -72,6 +76,22 @@ class VideoPipeline:
         load_weights(net, path / "model.safetensors")
         encoder = text_encoder or cfg.get("text_encoder") or None
         return cls(net.float(), diffusion, sample, cfg.get("frames", 16), cfg.get("size", 32), encoder, holdout)
+
+    @classmethod
+    def from_checkpoint(cls, path, config=None, text_encoder=None):
+        """A training checkpoint: `path` is RUN/checkpoints/step_N (its EMA weights are used) or a
+        weights file; `config` is the run's config.json, by default RUN/config.json."""
+        from .config import load_config
+
+        path = Path(path)
+        weights = path if path.suffix == ".safetensors" else path / "ema.safetensors"
+        cfg = load_config(config or weights.parent.parent.parent / "config.json")
+        net = VideoUNet(cfg.model)
+        load_weights(net, weights)
+        pipe = cls(net.float(), cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
+                   text_encoder or cfg.text_encoder or None, held_out(cfg.data))
+        pipe.text_encoder_path = cfg.text_encoder
+        return pipe
 
     def config_dict(self):
         out = {"model": to_dict(self.net.cfg), "diffusion": to_dict(self.diffusion),
@@ -121,12 +141,13 @@ class VideoPipeline:
     @torch.no_grad()
     def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
                  guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
-                 image=None, progress=False):
+                 image=None, timesteps=None, progress=False):
         """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt.
 
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
         frame-conditioned model, `num_frames` beyond the training length is made window by
-        window, each new window conditioned on the overlap with the last.
+        window, each new window conditioned on the overlap with the last. `timesteps` replaces
+        the usual grid of `num_inference_steps` times: any decreasing times from 1 to 0.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
@@ -144,7 +165,7 @@ class VideoPipeline:
             x[:, :, :1] = video_to_tensor(image)
             known[0] = True
         return self._generate(x, known, prompts, num_inference_steps, guidance_scale, sampler, generator,
-                              progress)
+                              progress, timesteps)
 
     @torch.no_grad()
     def extend(self, video, prompt, num_frames, num_inference_steps=None, guidance_scale=None, sampler=None,
@@ -183,10 +204,11 @@ class VideoPipeline:
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
                               generator, progress)
 
-    def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress):
+    def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress, timesteps=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
         steps, scale, sample_fn = self._settings(steps, guidance_scale, sampler)
+        times = sampling_times(steps) if timesteps is None else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
         if known.any() and not conditioned:
             raise VidiffError("this model was trained without frame conditioning (model.frame_conditioning); "
@@ -213,7 +235,7 @@ class VideoPipeline:
                 if conditioned else {}
             denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale)
             noise = partial(video_noise, shared=self.diffusion.shared_noise)
-            out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), sampling_times(steps),
+            out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)
             new = torch.arange(T)[win][~known[win]]
             x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
@@ -234,6 +256,13 @@ def plan_windows(known, window, overlap):
         start = max(0, min(first - overlap, T - window))
         yield start
         known[start:start + window] = True
+
+
+def _check_times(timesteps):
+    times = torch.as_tensor(timesteps, dtype=torch.float64).flatten()
+    if len(times) < 2 or times[0] > 1 or times[-1] != 0 or (times.diff() >= 0).any():
+        raise VidiffError("timesteps must be at least two decreasing times, at most 1, ending at 0")
+    return times
 
 
 def _prompts(prompt, n):
