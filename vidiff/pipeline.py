@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import DataConfig, DiffusionConfig, SampleConfig, from_dict, to_dict
+from .config import DataConfig, DiffusionConfig, SampleConfig, from_dict, load_config, to_dict
 from .data.sources import holdout as held_out
 from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser
@@ -81,8 +81,6 @@ class VideoPipeline:
     def from_checkpoint(cls, path, config=None, text_encoder=None):
         """A training checkpoint: `path` is RUN/checkpoints/step_N (its EMA weights are used) or a
         weights file; `config` is the run's config.json, by default RUN/config.json."""
-        from .config import load_config
-
         path = Path(path)
         weights = path if path.suffix == ".safetensors" else path / "ema.safetensors"
         cfg = load_config(config or weights.parent.parent.parent / "config.json")
@@ -147,7 +145,7 @@ class VideoPipeline:
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
         frame-conditioned model, `num_frames` beyond the training length is made window by
         window, each new window conditioned on the overlap with the last. `timesteps` replaces
-        the usual grid of `num_inference_steps` times: any decreasing times from 1 to 0.
+        the usual grid of `num_inference_steps` times: decreasing times, at most 1, ending at 0.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
