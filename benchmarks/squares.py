@@ -8,7 +8,6 @@ everything, and the spread of the background. Output appended to benchmarks/resu
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +17,8 @@ from vidiff.data.shapes import COLOURS, DIRECTIONS
 from vidiff.diffusion.schedules import sampling_times
 from vidiff.eval.shapes_metric import FOREGROUND, score_clip
 from vidiff.pipeline import VideoPipeline
+
+from _results import append_results
 
 
 def last_step_near_zero(num_steps):
@@ -43,10 +44,7 @@ def main():
         lines.append(f"{name:22s} squares {sum(s.shape for s in scores):2d}/12  steady {sum(s.steady for s in scores):2d}/12  "
                      f"everything {sum(s.all for s in scores):2d}/12  background std {background:.1f}")
         print(lines[-1], flush=True)
-    out = Path("benchmarks/results/squares.txt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write("\n".join(lines) + "\n\n")
+    append_results("squares.txt", lines)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Output appended to benchmarks/results/steadiness.txt.
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,14 +20,20 @@ from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, sample_clip
 from vidiff.eval.shapes_metric import SIZE_TOL, detect_frame, score_clip
 from vidiff.pipeline import VideoPipeline
 
+from _results import append_results
 
-def causes(video):
-    dets = [detect_frame(f) for f in video]
+
+def size_spread(dets):
+    sizes = [d.size for d in dets]
+    return max(sizes) - min(sizes)
+
+
+def causes(dets):
+    """Why a clip (its per-frame detections) is not steady."""
     if not all(d.found for d in dets):
         return {"lost frame"}
-    sizes = [d.size for d in dets]
     out = set()
-    if max(sizes) - min(sizes) > SIZE_TOL:
+    if size_spread(dets) > SIZE_TOL:
         out.add("size spread")
     if len({d.shape for d in dets}) > 1:
         out.add("shape flips")
@@ -41,10 +46,7 @@ def causes(video):
 
 def true_spread(shape, n=200):
     rng = np.random.default_rng(0)
-    spreads = []
-    for _ in range(n):
-        sizes = [detect_frame(f).size for f in sample_clip(rng, shape=shape).video]
-        spreads.append(max(sizes) - min(sizes))
+    spreads = [size_spread([detect_frame(f) for f in sample_clip(rng, shape=shape).video]) for _ in range(n)]
     return np.median(spreads), np.max(spreads)
 
 
@@ -56,19 +58,16 @@ def main():
     for shape in SHAPES:
         asked = [(list(COLOURS)[i % 7], shape, list(DIRECTIONS)[i % 8]) for i in range(16)]
         videos = pipe([canonical(*a) for a in asked], generator=torch.Generator().manual_seed(1))
-        unsteady = [causes(v) for v, a in zip(videos, asked) if not score_clip(v, *a).steady]
+        dets = [[detect_frame(f) for f in v] for v in videos]
+        unsteady = [causes(d) for v, d, a in zip(videos, dets, asked) if not score_clip(v, *a).steady]
         counts = {c: sum(c in u for u in unsteady) for c in
                   ("size spread", "shape flips", "second blob", "colour changes", "lost frame")}
-        spreads = [max(d.size for d in map(detect_frame, v)) - min(d.size for d in map(detect_frame, v))
-                   for v in videos]
+        spreads = [size_spread(d) for d in dets]
         median, worst = true_spread(shape)
         lines.append(f"{shape:8s} unsteady {len(unsteady):2d}/16  " + "  ".join(f"{k} {v}" for k, v in counts.items())
                      + f"  | size spread: model median {np.median(spreads):.2f} px, true median {median:.2f} max {worst:.2f}")
         print(lines[-1], flush=True)
-    out = Path("benchmarks/results/steadiness.txt")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:
-        f.write("\n".join(lines) + "\n\n")
+    append_results("steadiness.txt", lines)
 
 
 if __name__ == "__main__":

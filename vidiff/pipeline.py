@@ -86,7 +86,12 @@ class VideoPipeline:
         cfg = load_config(config or weights.parent.parent.parent / "config.json")
         net = VideoUNet(cfg.model)
         load_weights(net, weights)
-        pipe = cls(net.float(), cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
+        return cls.from_train_config(net.float(), cfg, text_encoder)
+
+    @classmethod
+    def from_train_config(cls, net, cfg, text_encoder=None):
+        """A pipeline over `net` with a training config's settings: what a run exports."""
+        pipe = cls(net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size,
                    text_encoder or cfg.text_encoder or None, held_out(cfg.data))
         pipe.text_encoder_path = cfg.text_encoder
         return pipe

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..config import ConfigError, TrainConfig, to_dict
 from ..data.captions import canonical
 from ..data.masks import sample_frame_mask
-from ..data.sources import StepBatches, holdout, step_loader as data_loader
+from ..data.sources import StepBatches, step_loader as data_loader
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.noise import video_noise
 from ..diffusion.schedules import Schedule
@@ -61,9 +61,7 @@ def export_model(run_dir, ema_net, cfg: TrainConfig, text_encoder):
     """The EMA weights as a loadable model directory: run_dir/model."""
     from ..pipeline import VideoPipeline
 
-    pipe = VideoPipeline(ema_net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, text_encoder,
-                         holdout(cfg.data))
-    pipe.text_encoder_path = cfg.text_encoder
+    pipe = VideoPipeline.from_train_config(ema_net, cfg, text_encoder)
     pipe.save_pretrained(Path(run_dir) / "model")
     return pipe
 
@@ -340,7 +338,7 @@ def write_preview(run_dir, step, ema_net, cfg, text):
     from ..io.video import save_video
     from ..pipeline import VideoPipeline
 
-    pipe = VideoPipeline(ema_net, cfg.diffusion, cfg.sample, cfg.data.frames, cfg.data.size, text)
+    pipe = VideoPipeline.from_train_config(ema_net, cfg, text)
     video = pipe(PREVIEW_PROMPTS, generator=torch.Generator().manual_seed(0))   # (N, F, H, W, 3)
     grid = np.concatenate(list(video), axis=2)                                  # (F, H, N W, 3)
     save_video(grid, Path(run_dir) / "samples" / f"step_{step:07d}.gif", scale=4)

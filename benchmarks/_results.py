@@ -1,0 +1,12 @@
+"""Where the benchmark scripts keep their printed results: appended, so earlier runs stay."""
+
+from pathlib import Path
+
+RESULTS = Path("benchmarks/results")
+
+
+def append_results(name, lines):
+    """Append `lines` and a blank line to benchmarks/results/`name`."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with (RESULTS / name).open("a") as f:
+        f.write("\n".join(lines) + "\n\n")
