@@ -1,8 +1,8 @@
 """Quality against training compute and against sampling steps, as tables and plots.
 
     python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--every S]
-        [--base-clips C --base-minutes M]
-    python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N]
+        [--base-clips C --base-minutes M] [--sampler S]
+    python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N] [--sampler S]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
 step_XXXXXXX.safetensors files in --weights) with `vidiff eval` and reads clips seen from
@@ -32,12 +32,12 @@ from vidiff.text.encoders import TextEncoder
 OUT = Path("benchmarks/results")
 
 
-def score(pipe, limit, steps=None):
+def score(pipe, limit, steps=None, sampler=None):
     items = eval_prompts("canonical", 1)
     if limit:
         keep = np.random.default_rng(0).permutation(len(items))[:limit]
         items = [items[i] for i in sorted(keep)]
-    summary, _ = evaluate(pipe, items, steps=steps, progress=False)
+    summary, _ = evaluate(pipe, items, steps=steps, sampler=sampler, progress=False)
     return summary
 
 
@@ -75,8 +75,9 @@ def compute_curve(args):
                 continue
             text = text or TextEncoder(cfg.text_encoder or None)
             pipe = VideoPipeline.from_checkpoint(f, run / "config.json", text)
-            summary = score(pipe, args.limit)
-            points.append({**summary, "eval_clips": summary["clips"], **cost})
+            summary = score(pipe, args.limit, sampler=args.sampler)
+            points.append({**summary, "eval_clips": summary["clips"], "sampler": args.sampler or pipe.sample_defaults.sampler,
+                           **cost})
             print(json.dumps(points[-1]))
         last = log[max(log)]
         base_clips += last["clips_seen"]
@@ -88,7 +89,8 @@ def steps_curve(args):
     pipe = VideoPipeline.from_pretrained(args.model)
     points = []
     for n in args.steps:
-        points.append({"sampling_steps": n, **score(pipe, args.limit, steps=n)})
+        points.append({"sampling_steps": n, "sampler": args.sampler or pipe.sample_defaults.sampler,
+                       **score(pipe, args.limit, steps=n, sampler=args.sampler)})
         print(json.dumps(points[-1]))
     return points, "sampling_steps", "sampling steps"
 
@@ -107,6 +109,7 @@ def main():
     s.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20, 40])
     for q in (c, s):
         q.add_argument("--limit", type=int, default=0)
+        q.add_argument("--sampler", default=None, help="every point with this sampler (default: each model's own)")
     args = p.parse_args()
     torch.manual_seed(0)
     points, x, label = compute_curve(args) if args.curve == "compute" else steps_curve(args)

@@ -152,3 +152,31 @@ def test_gradient_checkpointing_changes_memory_not_gradients(net):
     net(**x).pow(2).mean().backward()
     for n, p in net.named_parameters():
         torch.testing.assert_close(p.grad, plain[n], msg=n)
+
+
+def test_added_refine_head_starts_as_identity(tmp_path, net):
+    """A full-resolution head added to a trained model (model.refine) changes nothing until trained."""
+    from safetensors.torch import save_file
+
+    from vidiff.training.checkpoint import load_weights
+
+    path = tmp_path / "model.safetensors"
+    save_file(net.state_dict(), str(path))
+    grown = VideoUNet(UNetConfig(**{**vars(TINY), "refine": 8}))
+    new = load_weights(grown, path, allow_missing=True)
+    assert new and all(name.startswith("refine.") for name in new)
+    x = inputs(F=3)
+    torch.testing.assert_close(grown.eval()(**x), net(**x))
+
+
+def test_refine_head_trains_on_videos_and_images():
+    """The head runs on clips and on single frames, and its zero-initialised output layer learns."""
+    torch.manual_seed(0)
+    net = VideoUNet(UNetConfig(**{**vars(TINY), "refine": 8}))
+    for F in (1, 4):
+        net.zero_grad()
+        x = inputs(F=F)
+        out = net(**x)
+        assert out.shape == x["x"].shape
+        (out - x["x"]).pow(2).mean().backward()
+        assert net.refine.out.weight.grad.abs().sum() > 0

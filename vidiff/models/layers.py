@@ -86,6 +86,32 @@ class SpaceTimeConv(nn.Module):
         return x + self.conv(F.silu(self.norm(x)))
 
 
+class PixelRefine(nn.Module):
+    """A full-resolution residual head after the U-Net's pixel shuffle.
+
+    The U-Net works at H/patch and writes each patch's pixels from one feature vector, so an
+    edge at an odd pixel (a square's corner) is drawn through a 3x3 kernel at half resolution;
+    soft edges and stray half-lit pixels then blur the object's outline. This head sees the
+    noisy input, the U-Net's prediction and its last features at full resolution and adds a
+    zero-initialised correction: a trained model warm-started with it computes the same function.
+    Tried on the default model (benchmarks/results/motion_experiments.md, stage 9): no gain there,
+    so the patches were not what broke its squares.
+    """
+
+    def __init__(self, channels, features, width, emb_dim):
+        super().__init__()
+        self.conv_in = nn.Conv2d(2 * channels + features, width, 3, padding=1)
+        self.res = ResBlock(width, width, emb_dim)
+        self.norm, self.out = group_norm(width), nn.Conv2d(width, channels, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x, pred, features, emb):
+        """x, pred: (B F, C, H, W); features: (B F, features, H, W); emb: (B F, E)."""
+        h = self.res(self.conv_in(torch.cat([x, pred, features], 1)), emb)
+        return pred + self.out(F.silu(self.norm(h)))
+
+
 class Downsample(nn.Module):
     def __init__(self, c_in, c_out):
         super().__init__()

@@ -30,6 +30,8 @@ TimeUpsample): at the coarse levels a few frames stand for the whole clip, so th
 object is laid out there at once and refined on the way up, instead of being made frame by frame.
 Clips must then have a multiple of 2 ** len(time_levels) frames (the pipeline pads and crops);
 one frame (an image) skips the halving, so images still train the same weights.
+With `refine`, a small full-resolution head (layers.PixelRefine) corrects the pixels the patched
+U-Net writes, so edges can sit at any pixel.
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
 
@@ -51,7 +53,7 @@ from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
 from .framestack import FrameStack
-from .layers import (Downsample, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample, batch_to_frames,
+from .layers import (Downsample, PixelRefine, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample, batch_to_frames,
                      frame_embedding, frames_to_batch, group_norm, timestep_embedding)
 
 
@@ -73,6 +75,7 @@ class UNetConfig:
     stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
     max_frames: int = 16                             # the frame slots of those layers
     time_levels: list = field(default_factory=list)  # the downsampling after these levels halves the frames too
+    refine: int = 0                                  # > 0: width of a full-resolution head (layers.PixelRefine)
 
     @property
     def frame_multiple(self):
@@ -145,6 +148,8 @@ class VideoUNet(nn.Module):
         self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        self.refine = PixelRefine(cfg.in_channels, ch[0] // (p * p), cfg.refine, cfg.emb_dim) \
+            if cfg.refine and p > 1 else None
 
     grad_checkpointing = False   # training switch: recompute each stage in backward instead of storing it
 
@@ -198,8 +203,14 @@ class VideoUNet(nn.Module):
                     h = self.time_up[str(i)](h, counts[i])              # (B, ch, F_i, ., .)
                 h = batch_to_frames(self.upsample[i](frames_to_batch(h)), counts[i])
             h = run(self.up[i], torch.cat([h, skips[i]], 1), per_frame(emb, B, counts[i]), text, text_mask)
-        h = self.out(F.silu(self.out_norm(frames_to_batch(h))))         # (B F, C p p, H/p, W/p)
-        return batch_to_frames(F.pixel_unshuffle(h, 1) if p == 1 else F.pixel_shuffle(h, p), Fr)
+        h = frames_to_batch(h)
+        out = self.out(F.silu(self.out_norm(h)))                        # (B F, C p p, H/p, W/p)
+        if p == 1:
+            return batch_to_frames(out, Fr)
+        out = F.pixel_shuffle(out, p)                                   # (B F, C, H, W)
+        if self.refine is not None:
+            out = self.refine(frames_to_batch(x), out, F.pixel_shuffle(h, p), emb)
+        return batch_to_frames(out, Fr)
 
 
 def per_frame(emb, batch, frames):
