@@ -180,3 +180,8 @@ def test_refine_head_trains_on_videos_and_images():
         assert out.shape == x["x"].shape
         (out - x["x"]).pow(2).mean().backward()
         assert net.refine.out.weight.grad.abs().sum() > 0
+
+
+def test_refine_head_needs_patches():
+    with pytest.raises(ValueError, match="refine"):
+        VideoUNet(UNetConfig(**{**vars(TINY), "patch": 1, "refine": 8}))

@@ -90,12 +90,12 @@ class PixelRefine(nn.Module):
     """A full-resolution residual head after the U-Net's pixel shuffle.
 
     The U-Net works at H/patch and writes each patch's pixels from one feature vector, so an
-    edge at an odd pixel (a square's corner) is drawn through a 3x3 kernel at half resolution;
-    soft edges and stray half-lit pixels then blur the object's outline. This head sees the
-    noisy input, the U-Net's prediction and its last features at full resolution and adds a
-    zero-initialised correction: a trained model warm-started with it computes the same function.
-    Tried on the default model (benchmarks/results/motion_experiments.md, stage 9): no gain there,
-    so the patches were not what broke its squares.
+    edge at an odd pixel (a square's side) is placed by a 3x3 kernel at half resolution, which
+    could leave edges ragged. This head sees the noisy input, the U-Net's prediction and its last
+    features at full resolution and adds a zero-initialised correction: a trained model
+    warm-started with it computes the same function. Tried on the default model
+    (benchmarks/results/motion_experiments.md, stage 9): no gain there, so the patches were not
+    what made its squares ragged.
     """
 
     def __init__(self, channels, features, width, emb_dim):

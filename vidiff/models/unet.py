@@ -31,7 +31,7 @@ object is laid out there at once and refined on the way up, instead of being mad
 Clips must then have a multiple of 2 ** len(time_levels) frames (the pipeline pads and crops);
 one frame (an image) skips the halving, so images still train the same weights.
 With `refine`, a small full-resolution head (layers.PixelRefine) corrects the pixels the patched
-U-Net writes, so edges can sit at any pixel.
+U-Net writes, so an edge can move by one pixel, not only by a patch.
 Text enters twice: the pooled embedding joins the time embedding in every
 block's FiLM, and cross-attention reads the token states.
 
@@ -53,8 +53,8 @@ from torch import nn
 
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
 from .framestack import FrameStack
-from .layers import (Downsample, PixelRefine, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample, batch_to_frames,
-                     frame_embedding, frames_to_batch, group_norm, timestep_embedding)
+from .layers import (Downsample, PixelRefine, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample,
+                     batch_to_frames, frame_embedding, frames_to_batch, group_norm, timestep_embedding)
 
 
 @dataclass
@@ -75,7 +75,8 @@ class UNetConfig:
     stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
     max_frames: int = 16                             # the frame slots of those layers
     time_levels: list = field(default_factory=list)  # the downsampling after these levels halves the frames too
-    refine: int = 0                                  # > 0: width of a full-resolution head (layers.PixelRefine)
+    refine: int = 0                                  # > 0: width of a full-resolution head (layers.PixelRefine;
+                                                     # patch > 1 only, channels[0] a multiple of patch^2)
 
     @property
     def frame_multiple(self):
@@ -148,8 +149,10 @@ class VideoUNet(nn.Module):
         self.out = nn.Conv2d(ch[0], cfg.in_channels * p * p, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
-        self.refine = PixelRefine(cfg.in_channels, ch[0] // (p * p), cfg.refine, cfg.emb_dim) \
-            if cfg.refine and p > 1 else None
+        if cfg.refine and (p == 1 or ch[0] % (p * p)):
+            raise ValueError(f"model.refine needs patch > 1 and channels[0] a multiple of patch^2, got patch {p}, "
+                             f"channels[0] {ch[0]}")
+        self.refine = PixelRefine(cfg.in_channels, ch[0] // (p * p), cfg.refine, cfg.emb_dim) if cfg.refine else None
 
     grad_checkpointing = False   # training switch: recompute each stage in backward instead of storing it
 
