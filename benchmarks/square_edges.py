@@ -19,7 +19,7 @@ import torch
 
 from vidiff.data.captions import canonical
 from vidiff.data.shapes import COLOURS, DIRECTIONS
-from vidiff.eval.shapes_metric import FOREGROUND, _components
+from vidiff.eval.shapes_metric import FOREGROUND, largest_blob
 from vidiff.pipeline import VideoPipeline
 
 from _results import append_results
@@ -27,9 +27,7 @@ from _results import append_results
 
 def core_and_stray(frame):
     """Centre (x, y) of the object's core rectangle and the mean offset of its stray pixels (or None)."""
-    mask = frame.max(-1) > FOREGROUND
-    labels = _components(mask)
-    obj = labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
+    obj, _ = largest_blob(frame.max(-1) > FOREGROUND)
     rows, cols = obj.sum(1), obj.sum(0)
     r = np.nonzero(rows >= 0.5 * rows.max())[0]
     c = np.nonzero(cols >= 0.5 * cols.max())[0]

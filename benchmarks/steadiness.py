@@ -17,7 +17,7 @@ import torch
 
 from vidiff.data.captions import canonical
 from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, sample_clip
-from vidiff.eval.shapes_metric import SIZE_TOL, detect_frame, score_clip
+from vidiff.eval.shapes_metric import SIZE_TOL, UNSTEADY_CAUSES, detect_frame, unsteady_causes
 from vidiff.pipeline import VideoPipeline
 
 from _results import append_results
@@ -26,22 +26,6 @@ from _results import append_results
 def size_spread(dets):
     sizes = [d.size for d in dets]
     return max(sizes) - min(sizes)
-
-
-def causes(dets):
-    """Why a clip (its per-frame detections) is not steady."""
-    if not all(d.found for d in dets):
-        return {"lost frame"}
-    out = set()
-    if size_spread(dets) > SIZE_TOL:
-        out.add("size spread")
-    if len({d.shape for d in dets}) > 1:
-        out.add("shape flips")
-    if any(d.extra_blobs for d in dets):
-        out.add("second blob")
-    if len({d.colour for d in dets}) > 1:
-        out.add("colour changes")
-    return out
 
 
 def true_spread(shape, n=200):
@@ -59,9 +43,8 @@ def main():
         asked = [(list(COLOURS)[i % 7], shape, list(DIRECTIONS)[i % 8]) for i in range(16)]
         videos = pipe([canonical(*a) for a in asked], generator=torch.Generator().manual_seed(1))
         dets = [[detect_frame(f) for f in v] for v in videos]
-        unsteady = [causes(d) for v, d, a in zip(videos, dets, asked) if not score_clip(v, *a).steady]
-        counts = {c: sum(c in u for u in unsteady) for c in
-                  ("size spread", "shape flips", "second blob", "colour changes", "lost frame")}
+        unsteady = [c for c in map(unsteady_causes, dets) if c]
+        counts = {c: sum(c in u for u in unsteady) for c in UNSTEADY_CAUSES}
         spreads = [size_spread(d) for d in dets]
         median, worst = true_spread(shape)
         lines.append(f"{shape:8s} unsteady {len(unsteady):2d}/16  " + "  ".join(f"{k} {v}" for k, v in counts.items())

@@ -60,6 +60,15 @@ def _components(mask):
     return labels
 
 
+def largest_blob(mask, scale=1.0):
+    """The largest connected blob of a non-empty boolean (H, W) mask, and how many other sizeable ones there are."""
+    labels = _components(mask)
+    sizes = np.bincount(labels.ravel())[1:]
+    main = int(np.argmax(sizes)) + 1
+    extra = int(((sizes >= MIN_AREA * scale**2) & (np.arange(1, len(sizes) + 1) != main)).sum())
+    return labels == main, extra
+
+
 def classify_shape(obj):
     """circle / square / triangle from a boolean mask cropped to its bounding box."""
     h, w = obj.shape
@@ -75,11 +84,7 @@ def detect_frame(frame, scale=1.0):
     mask = frame.max(-1) > FOREGROUND
     if mask.sum() < MIN_AREA * scale**2:
         return FrameDetection(False)
-    labels = _components(mask)
-    sizes = np.bincount(labels.ravel())[1:]
-    main = int(np.argmax(sizes)) + 1
-    extra = int(((sizes >= MIN_AREA * scale**2) & (np.arange(1, len(sizes) + 1) != main)).sum())
-    obj = labels == main
+    obj, extra = largest_blob(mask, scale)
     if obj.sum() < MIN_AREA * scale**2:
         return FrameDetection(False)
     ys, xs = np.nonzero(obj)
@@ -154,6 +159,22 @@ class ClipScore:
         return all(getattr(self, c) for c in CRITERIA)
 
 
+UNSTEADY_CAUSES = ("size spread", "shape flips", "second blob", "colour changes", "lost frame")
+
+
+def unsteady_causes(dets, scale=1.0):
+    """Why a clip's object (its per-frame detections) is not steady; empty if it is: one object
+    of one colour and shape in every frame, its size within SIZE_TOL."""
+    if not all(d.found for d in dets):
+        return {"lost frame"}
+    sizes = [d.size for d in dets]
+    checks = {"size spread": max(sizes) - min(sizes) > SIZE_TOL * scale,
+              "shape flips": len({d.shape for d in dets}) > 1,
+              "second blob": any(d.extra_blobs for d in dets),
+              "colour changes": len({d.colour for d in dets}) > 1}
+    return {cause for cause, failed in checks.items() if failed}
+
+
 def score_clip(video, colour, shape, direction):
     """Score one uint8 (F, H, W, 3) clip against the prompt's colour, shape and direction."""
     F, H, W, _ = video.shape
@@ -167,8 +188,7 @@ def score_clip(video, colour, shape, direction):
     sizes = np.array([d.size for d in dets])
     centres = np.array([d.centre for d in dets])                              # (F, 2)
     majority = lambda xs: max(set(xs), key=xs.count)
-    steady = (len(set(colours)) == 1 and len(set(shapes)) == 1 and all(d.extra_blobs == 0 for d in dets)
-              and sizes.max() - sizes.min() <= SIZE_TOL * scale)
+    steady = not unsteady_causes(dets, scale)
     n0 = min(CLEAR_FRAMES, F)
     first_move = centres[n0 - 1] - centres[0]
     moving = np.linalg.norm(first_move) / max(n0 - 1, 1) >= MIN_SPEED * scale

@@ -180,7 +180,8 @@ class VideoUNet(nn.Module):
             emb = (emb[:, None] + index[None]).flatten(0, 1)                                 # (B F, E)
         else:
             emb = emb.repeat_interleave(Fr, 0)                                               # (B F, E)
-        h = self.stem(F.pixel_unshuffle(frames_to_batch(x), p))       # (B F, ch0, H/p, W/p)
+        xb = frames_to_batch(x)                                         # (B F, C, H, W)
+        h = self.stem(F.pixel_unshuffle(xb, p))                         # (B F, ch0, H/p, W/p)
         if self.cfg.frame_conditioning:
             m = torch.zeros(B, Fr, device=x.device) if frame_mask is None else frame_mask.to(x)
             m = m[:, None, :, None, None].expand(B, 1, Fr, H, W)
@@ -212,7 +213,7 @@ class VideoUNet(nn.Module):
             return batch_to_frames(out, Fr)
         out = F.pixel_shuffle(out, p)                                   # (B F, C, H, W)
         if self.refine is not None:
-            out = self.refine(frames_to_batch(x), out, F.pixel_shuffle(h, p), emb)
+            out = self.refine(xb, out, F.pixel_shuffle(h, p), emb)
         return batch_to_frames(out, Fr)
 
 
