@@ -506,6 +506,25 @@ def test_cfg_denoiser():
         assert stub.batches == [6]   # one batched call
 
 
+def test_cfg_denoiser_guidance_interval():
+    """Below min_t the prompt alone denoises (no unconditional pass); above it, guidance as usual."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 4, generator=g)
+    cond, uncond = {"text": torch.randn(3, 5, 8, generator=g)}, {"text": torch.zeros(3, 5, 8)}
+    stub, w = CondStub(), 3.0
+    denoise = cfg_denoiser(stub, cond, uncond, w, min_t=0.3)
+    late = torch.full((3,), 0.2, dtype=torch.float64)
+    torch.testing.assert_close(denoise(x, late), stub(x, late, **cond), rtol=0, atol=0)
+    stub.batches.clear()
+    denoise(x, late)
+    assert stub.batches == [3]
+    mixed = torch.tensor([0.1, 0.3, 0.9], dtype=torch.float64)
+    guided = stub(x, mixed, **uncond) + w * (stub(x, mixed, **cond) - stub(x, mixed, **uncond))
+    out = denoise(x, mixed)
+    torch.testing.assert_close(out[:2], stub(x, mixed, **cond)[:2], rtol=0, atol=0)   # t <= min_t
+    torch.testing.assert_close(out[2:], guided[2:], rtol=1e-6, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- training times
 
 

@@ -26,6 +26,8 @@ class DiffusionConfig:
     objective: Literal["eps", "v", "x0", "flow"] = "v"
     min_snr_gamma: float = 5.0            # 0 turns min-SNR weighting off
     time_sampling: Literal["uniform", "logit_normal"] = "uniform"
+    time_mean: float = 0.0                # logit-normal t = sigmoid(N(mean, std^2)); mean < 0 favours low noise
+    time_std: float = 1.0
     shared_noise: float = 0.0             # share of the noise variance common to a clip's frames (PYoCo)
 
 
@@ -77,6 +79,7 @@ class SampleConfig:
     steps: int = 20
     sampler: Literal["ddim", "ddpm", "dpmpp_2m", "euler", "heun"] = "dpmpp_2m"
     guidance: float = 3.0
+    guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
 
 
 @dataclass

@@ -127,12 +127,16 @@ class VideoPipeline:
             raise VidiffError(f"this model makes at most {cfg.max_frames} frames (model.max_frames); longer "
                               "videos are made in windows, which needs a frame-conditioned model")
 
-    def _settings(self, steps, guidance_scale, sampler):
-        steps = steps or self.sample_defaults.steps
+    def _settings(self, steps, guidance_scale, guidance_min_t, sampler):
+        d = self.sample_defaults
+        steps = steps or d.steps
         if steps < 1:
             raise VidiffError(f"steps must be at least 1, got {steps}")
-        scale = self.sample_defaults.guidance if guidance_scale is None else guidance_scale
-        return steps, scale, get_sampler(sampler or self.sample_defaults.sampler)
+        scale = d.guidance if guidance_scale is None else guidance_scale
+        min_t = d.guidance_min_t if guidance_min_t is None else guidance_min_t
+        if not 0 <= min_t <= 1:
+            raise VidiffError(f"guidance_min_t is a diffusion time in [0, 1], got {min_t}")
+        return steps, scale, min_t, get_sampler(sampler or d.sampler)
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -144,13 +148,14 @@ class VideoPipeline:
     @torch.no_grad()
     def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
                  guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
-                 image=None, timesteps=None, progress=False):
+                 image=None, timesteps=None, guidance_min_t=None, progress=False):
         """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt.
 
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
         frame-conditioned model, `num_frames` beyond the training length is made window by
         window, each new window conditioned on the overlap with the last. `timesteps` replaces
         the usual grid of `num_inference_steps` times: decreasing times, at most 1, ending at 0.
+        `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
@@ -168,11 +173,11 @@ class VideoPipeline:
             x[:, :, :1] = video_to_tensor(image)
             known[0] = True
         return self._generate(x, known, prompts, num_inference_steps, guidance_scale, sampler, generator,
-                              progress, timesteps)
+                              progress, timesteps, guidance_min_t)
 
     @torch.no_grad()
     def extend(self, video, prompt, num_frames, num_inference_steps=None, guidance_scale=None, sampler=None,
-               generator=None, progress=False):
+               generator=None, guidance_min_t=None, progress=False):
         """Continue a clip (uint8 (F, H, W, 3) or (N, F, H, W, 3)) by `num_frames` frames; returns the
         whole clip, the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -184,11 +189,11 @@ class VideoPipeline:
         x[:, :, :given] = video_to_tensor(video)
         known = torch.arange(given + num_frames) < given
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
-                              generator, progress)
+                              generator, progress, guidance_min_t=guidance_min_t)
 
     @torch.no_grad()
     def interpolate(self, video, prompt="", factor=2, num_inference_steps=None, guidance_scale=None,
-                    sampler=None, generator=None, progress=False):
+                    sampler=None, generator=None, guidance_min_t=None, progress=False):
         """Temporal super-resolution: factor - 1 new frames between every two given ones;
         returns (N, (F - 1) factor + 1, H, W, 3) with the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -205,12 +210,13 @@ class VideoPipeline:
         if not prompt and guidance_scale is None:
             guidance_scale = 1.0             # no prompt: nothing to guide towards
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
-                              generator, progress)
+                              generator, progress, guidance_min_t=guidance_min_t)
 
-    def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress, timesteps=None):
+    def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress, timesteps=None,
+                  guidance_min_t=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
-        steps, scale, sample_fn = self._settings(steps, guidance_scale, sampler)
+        steps, scale, min_t, sample_fn = self._settings(steps, guidance_scale, guidance_min_t, sampler)
         times = sampling_times(steps) if timesteps is None else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
         if known.any() and not conditioned:
@@ -236,7 +242,7 @@ class VideoPipeline:
             win = slice(start, min(start + window, T))
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
-            denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale)
+            denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale, min_t)
             noise = partial(video_noise, shared=self.diffusion.shared_noise)
             out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)

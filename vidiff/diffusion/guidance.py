@@ -3,17 +3,24 @@
 import torch
 
 
-def cfg_denoiser(denoiser, cond, uncond, scale):
+def cfg_denoiser(denoiser, cond, uncond, scale, min_t=0.0):
     """D_w(x) = D(x | empty) + w (D(x | prompt) - D(x | empty)), both in one batched call.
 
     `cond` and `uncond` are dicts of keyword tensors for the denoiser, batch-first.
+    At times t <= min_t the prompt alone is used (guidance in a limited interval,
+    Kynkaanniemi et al. 2024): near the end the layout is settled, and extrapolating
+    away from the unconditional prediction only pushes edges off the data.
     """
     if scale == 1.0:
         return lambda x, t: denoiser(x, t, **cond)
     both = {k: torch.cat([uncond[k], cond[k]]) for k in cond}
 
     def denoise(x, t):
+        if (t <= min_t).all():
+            return denoiser(x, t, **cond)
         x0_uncond, x0_cond = denoiser(torch.cat([x, x]), torch.cat([t, t]), **both).chunk(2)
-        return x0_uncond + scale * (x0_cond - x0_uncond)
+        guided = x0_uncond + scale * (x0_cond - x0_uncond)
+        late = (t <= min_t).view(-1, *[1] * (x.dim() - 1))
+        return torch.where(late, x0_cond, guided)
 
     return denoise

@@ -208,7 +208,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         micro = b // accum
         g = step_generator(cfg.seed, step)
         drop = torch.rand(Bs, generator=g) < cfg.data.caption_dropout
-        t_all = sample_t(Bs, cfg.diffusion.time_sampling, generator=g)
+        t_all = sample_t(Bs, cfg.diffusion.time_sampling, cfg.diffusion.time_mean, cfg.diffusion.time_std,
+                         generator=g)
         noise_all = video_noise((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size),
                                 cfg.diffusion.shared_noise, generator=g)
         known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g) \
