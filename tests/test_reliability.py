@@ -129,3 +129,15 @@ def test_a_json_write_that_fails_midway_leaves_the_old_file(tmp_path):
         save_json({"runs": [1, 2, 3], "bad": object()}, path)  # json.dump fails after writing part of it
     assert json.loads(path.read_text()) == {"runs": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_weights_files_get_the_usual_permissions(tmp_path):
+    """safetensors writes 0600; a model copied to a shared machine must be readable like any file."""
+    from vidiff.training.checkpoint import save_tensors
+
+    path = tmp_path / "model.safetensors"
+    save_tensors({"w": torch.ones(2, 3)}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    torch.testing.assert_close(load_file(str(path))["w"], torch.ones(2, 3))

@@ -30,6 +30,9 @@ def _fsync(path):
 
 def save_tensors(tensors, path):
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)   # safetensors writes 0600; give the file the usual permissions
     _fsync(path)
 
 
