@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VidiffError
+from .files import usual_permissions
 
 FORMATS = (".mp4", ".webm", ".gif", ".png", ".npy")
 READABLE = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".npy")
@@ -66,9 +67,7 @@ def save_video(frames, path, fps=8, scale=1):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; give the file the usual permissions
+    usual_permissions(tmp)
     try:
         if suffix == ".npy":
             np.save(tmp, frames)

@@ -14,6 +14,7 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from ..errors import VidiffError
+from ..io.files import usual_permissions
 
 
 class CheckpointError(VidiffError, RuntimeError):
@@ -30,9 +31,7 @@ def _fsync(path):
 
 def save_tensors(tensors, path):
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)   # safetensors writes 0600; give the file the usual permissions
+    usual_permissions(path)
     _fsync(path)
 
 
