@@ -29,12 +29,17 @@ from _results import append_results
 T0S = (0.1, 0.2, 0.35, 0.5)
 
 
-def renoise(pipe, x0, prompts, t0, scale, seed=0):
-    """Noise x0 (B, C, F, H, W) to t0 and sample back to 0; uint8 (B, F, H, W, 3)."""
+def conditions(pipe, x0, prompts):
+    """The prompts' and the empty prompt's denoiser inputs for clips x0 (B, C, F, H, W), no frame given."""
     cond, uncond = pipe._text(prompts)
     if pipe.net.cfg.frame_conditioning:
         none = {"frames": torch.zeros_like(x0), "frame_mask": torch.zeros(*x0.shape[:1], x0.shape[2])}
         cond, uncond = {**cond, **none}, {**uncond, **none}
+    return cond, uncond
+
+
+def renoise(pipe, x0, cond, uncond, t0, scale, seed=0):
+    """Noise x0 (B, C, F, H, W) to t0 and sample back to 0; uint8 (B, F, H, W, 3)."""
     denoise = cfg_denoiser(pipe.denoiser, cond, uncond, scale)
     noise = partial(video_noise, shared=pipe.diffusion.shared_noise)
     g = torch.Generator().manual_seed(seed)
@@ -54,12 +59,12 @@ def main():
     for shape in SHAPES:
         clips = [world.clip(i, shape=shape) for i in range(16)]
         x0 = video_to_tensor(np.stack([c.video for c in clips]))
-        prompts = [canonical(c.colour, c.shape, c.direction) for c in clips]
+        cond, uncond = conditions(pipe, x0, [canonical(c.colour, c.shape, c.direction) for c in clips])
         true = sum(score_clip(c.video, c.colour, c.shape, c.direction).steady for c in clips)
         for scale in (1.0, 3.0):
             counts = []
             for t0 in T0S:
-                videos = renoise(pipe, x0, prompts, t0, scale)
+                videos = renoise(pipe, x0, cond, uncond, t0, scale)
                 counts.append(sum(score_clip(v, c.colour, c.shape, c.direction).steady for v, c in zip(videos, clips)))
             lines.append(f"{shape:9s} guidance {scale:.0f}  true {true:2d}  " +
                          "  ".join(f"t0={t0}: {n:2d}" for t0, n in zip(T0S, counts)))
