@@ -2,6 +2,8 @@
 
 import torch
 
+from .schedules import append_dims
+
 
 def cfg_denoiser(denoiser, cond, uncond, scale, min_t=0.0):
     """D_w(x) = D(x | empty) + w (D(x | prompt) - D(x | empty)), both in one batched call.
@@ -16,11 +18,11 @@ def cfg_denoiser(denoiser, cond, uncond, scale, min_t=0.0):
     both = {k: torch.cat([uncond[k], cond[k]]) for k in cond}
 
     def denoise(x, t):
-        if (t <= min_t).all():
+        late = t <= min_t
+        if late.all():
             return denoiser(x, t, **cond)
         x0_uncond, x0_cond = denoiser(torch.cat([x, x]), torch.cat([t, t]), **both).chunk(2)
         guided = x0_uncond + scale * (x0_cond - x0_uncond)
-        late = (t <= min_t).view(-1, *[1] * (x.dim() - 1))
-        return torch.where(late, x0_cond, guided)
+        return torch.where(append_dims(late, x.ndim), x0_cond, guided)
 
     return denoise
