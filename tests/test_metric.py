@@ -151,6 +151,22 @@ def test_classify_shape(shape, side):
         assert classify_shape(mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) == shape
 
 
+@pytest.mark.parametrize("side", [7.0, 9.0, 11.0])
+def test_shape_survives_a_partly_lit_edge_row(side):
+    # A generated object whose edge falls between pixels draws that row half lit: some of its
+    # pixels pass the foreground threshold, some don't. The shape must not change with them.
+    rng = np.random.default_rng(int(side))
+    for shape in ("circle", "square"):
+        for _ in range(20):
+            mask = shape_mask(shape, rng.uniform(14, 18, size=(1, 2)), side, 32, 32)[0]
+            ys, xs = np.nonzero(mask)
+            row = ys.min() - 1 if rng.random() < 0.5 else ys.max() + 1
+            lit = rng.random(xs.max() + 1 - xs.min()) < rng.uniform(0.2, 0.8)
+            mask[row, xs.min():xs.max() + 1] |= lit & mask[ys.min() if row < ys.min() else ys.max(), xs.min():xs.max() + 1]
+            ys, xs = np.nonzero(mask)
+            assert classify_shape(mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) == shape
+
+
 def test_detect_frame():
     frame = np.zeros((32, 32, 3), np.uint8)
     assert not detect_frame(frame).found

@@ -1,8 +1,8 @@
 """A detector and scorer for shapes-world clips: is the motion *right*, not just pretty?
 
 Per frame: find the object (bright pixels on black), its colour (nearest palette
-entry), its shape (from how it fills its bounding box and how its area splits
-between top and bottom), its size and its bounding-box centre.
+entry), its shape (the ideal circle, square or triangle that overlaps it best),
+its size and its bounding-box centre.
 Per clip: colour and shape match the prompt; the first frames move in the asked
 direction; the object stays one object of one colour, shape and size; and the
 centres follow straight constant-velocity motion with elastic bounces off the
@@ -69,14 +69,42 @@ def largest_blob(mask, scale=1.0):
     return labels == main, extra
 
 
+def template(shape, side, cx, cy, h, w):
+    """Boolean (..., h, w) pixel-centre drawings of an ideal shape; side, cx, cy broadcast as (..., 1, 1)."""
+    dx = np.arange(w) + 0.5 - cx
+    dy = (np.arange(h) + 0.5)[:, None] - cy
+    r = side / 2
+    if shape == "circle":
+        return dx**2 + dy**2 <= r**2
+    if shape == "square":
+        return (np.abs(dx) <= r) & (np.abs(dy) <= r)
+    depth = dy + r                                   # triangle: apex up, base width = height = side
+    return (depth >= 0) & (depth <= side) & (np.abs(dx) <= depth / 2)
+
+
 def classify_shape(obj):
-    """circle / square / triangle from a boolean mask cropped to its bounding box."""
+    """circle / square / triangle for a boolean mask cropped to its bounding box: the shape whose
+    ideal drawing, at the best size and position, overlaps the mask most (intersection over union).
+
+    A best fit rather than a threshold on one feature: a generated square whose edge row is only
+    partly lit (its edge falls between pixels) still overlaps an ideal square far better than any
+    circle, where "fills its bounding box" would call it a circle.
+    """
+    obj = np.pad(obj, 2)
     h, w = obj.shape
-    fill = obj.sum() / (h * w)
-    top, bottom = obj[: h // 2].sum(), obj[(h + 1) // 2:].sum()
-    if top < 0.6 * bottom:            # triangle: a quarter of its area above mid-height
-        return "triangle"
-    return "square" if fill > 0.96 else "circle"
+    area = obj.sum()
+    cy = ((np.arange(h) + 0.5) * obj.sum(1)).sum() / area      # centroid
+    cx = ((np.arange(w) + 0.5) * obj.sum(0)).sum() / area
+    grid = np.linspace(-0.15, 0.15, 13)
+    best = {}
+    for shape in FILL:
+        side0 = np.sqrt(area / FILL[shape])
+        ty = cy - side0 / 6 if shape == "triangle" else cy    # a triangle's centroid sits below its box centre
+        side, oy, ox = np.meshgrid(side0 * (1 + grid), side0 * grid, side0 * grid, indexing="ij")
+        drawn = template(shape, side.ravel()[:, None, None], cx + ox.ravel()[:, None, None],
+                         ty + oy.ravel()[:, None, None], h, w)
+        best[shape] = ((drawn & obj).sum((1, 2)) / (drawn | obj).sum((1, 2))).max()
+    return max(best, key=best.get)
 
 
 def detect_frame(frame, scale=1.0):
