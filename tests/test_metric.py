@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, ShapesWorld, shape_mask
-from vidiff.eval.shapes_metric import classify_shape, detect_frame, direction_of, direction_offset, score_clip, summarise
+from vidiff.eval.shapes_metric import FILL, classify_shape, detect_frame, direction_of, direction_offset, score_clip, summarise
 
 N = 40
 
@@ -88,6 +88,18 @@ def test_drifting_colour_fails_steady(clips):
         video[half:][video[half:].any(-1)] = COLOURS[other]
         scores.append(score(video, c))
     assert not any(s.steady or s.all for s in scores)
+
+
+def test_changing_shape_fails_steady(clips):
+    # From frame 8 on, the object is redrawn as another shape of the same area at the same centre.
+    for k, c in enumerate(clips[:12]):
+        other = [n for n in SHAPES if n != c.shape][k % 2]
+        side = c.side * np.sqrt(FILL[c.shape] / FILL[other])
+        video = c.video.copy()
+        video[8:] = 0
+        video[8:][shape_mask(other, c.centres[8:], side, *video.shape[1:3])] = COLOURS[c.colour]
+        s = score(video, c)
+        assert not s.steady and not s.all
 
 
 def test_vanishing_object_fails(clips):
