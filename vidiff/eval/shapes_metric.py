@@ -70,7 +70,8 @@ def largest_blob(mask, scale=1.0):
 
 
 def template(shape, side, cx, cy, h, w):
-    """Boolean (..., h, w) pixel-centre drawings of an ideal shape; side, cx, cy broadcast as (..., 1, 1)."""
+    """Boolean (..., h, w) pixel-centre drawings of an ideal shape; side, cx, cy broadcast as (..., 1, 1).
+    The detector's own drawing, so that evaluation never calls the shapes-world renderer."""
     dx = np.arange(w) + 0.5 - cx
     dy = (np.arange(h) + 0.5)[:, None] - cy
     r = side / 2
@@ -90,7 +91,7 @@ def classify_shape(obj):
     partly lit (its edge falls between pixels) still overlaps an ideal square far better than any
     circle, where "fills its bounding box" would call it a circle.
     """
-    obj = np.pad(obj, 2)
+    obj = np.pad(obj, int(0.35 * np.sqrt(obj.sum())) + 2)     # room for the largest drawing tried
     h, w = obj.shape
     area = obj.sum()
     cy = ((np.arange(h) + 0.5) * obj.sum(1)).sum() / area      # centroid
