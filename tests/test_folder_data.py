@@ -258,6 +258,10 @@ def test_files_are_decoded_once(mixed, monkeypatch, tmp_path):
     calls.clear()
     cached = VideoFolder(mixed, FRAMES, SIZE, crop="random", seed=1, cache_dir=tmp_path / "cache")
     assert sorted(calls) == sorted(decoded)
+    umask = os.umask(0)
+    os.umask(umask)
+    entries = list((tmp_path / "cache").rglob("*.npy"))
+    assert entries and all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in entries)   # not mkstemp's 0600
     calls.clear()
     again = VideoFolder(mixed, FRAMES, SIZE, crop="random", seed=1, cache_dir=tmp_path / "cache")
     assert sorted(calls) == ["audio.mkv", "rand.mp4", "trunc.mp4"]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.files import usual_permissions
+
 
 class ClipCache:
     def __init__(self, folder=None, max_bytes=1 << 30):
@@ -63,6 +65,7 @@ def _save_atomic(path, array):
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        usual_permissions(tmp)              # a cache folder may be shared by a team
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
