@@ -6,10 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from vidiff.data.captions import (COLOUR_WORDS, DIRECTION_WORDS, SHAPE_WORDS, TEMPLATES, canonical,
-                                  caption)
+from vidiff.config import DataConfig
+from vidiff.data.captions import (COLOUR_WORDS, DIRECTION_WORDS, SHAPE_WORDS, SPLITS, TEMPLATES,
+                                  canonical, caption)
 from vidiff.data.shapes import (COLOURS, DIRECTIONS, SHAPES, ShapesWorld, all_combinations,
                                 render, sample_clip, shape_mask, trajectory)
+from vidiff.data.sources import video_source
 
 SPEC_COLOURS = {"red": (220, 40, 40), "orange": (245, 140, 30), "yellow": (240, 220, 40),
                 "green": (40, 190, 70), "blue": (40, 100, 240), "purple": (150, 60, 210),
@@ -268,7 +270,7 @@ def _class_of(word, vocab):
     return classes[0]
 
 
-@pytest.mark.parametrize("split", ["train", "heldout"])
+@pytest.mark.parametrize("split", SPLITS)
 def test_captions_name_the_right_class(split):
     rng = np.random.default_rng(0)
     templates = set()
@@ -282,7 +284,8 @@ def test_captions_name_the_right_class(split):
             assert _class_of(slots["direction"], DIRECTION_WORDS[split]) == direction
             article = slots.get("article")
             if article in ("a", "an"):
-                assert article == ("an" if slots["colour"][0] in "aeiou" else "a"), text
+                following = text.lower().split(article + " ", 1)[1]
+                assert article == ("an" if following[0] in "aeiou" else "a"), text
     assert templates == set(TEMPLATES[split])
 
 
@@ -305,13 +308,34 @@ def test_captions_vary():
     assert len({c.caption for c in clips(300, seed=10)}) >= 250
 
 
-def test_heldout_vocabulary_is_disjoint_from_train():
+@pytest.mark.parametrize("split", ["train", "wide"])
+def test_heldout_vocabulary_is_disjoint_from_training(split):
     for vocab in (COLOUR_WORDS, SHAPE_WORDS, DIRECTION_WORDS):
-        train = {w for ws in vocab["train"].values() for w in ws}
+        train = {w for ws in vocab[split].values() for w in ws}
         heldout = {w for ws in vocab["heldout"].values() for w in ws}
-        assert vocab["train"].keys() == vocab["heldout"].keys()
+        assert vocab[split].keys() == vocab["heldout"].keys()
         assert all(vocab["heldout"].values()) and not train & heldout
-    assert not set(TEMPLATES["train"]) & set(TEMPLATES["heldout"])
+        assert all(len(set(ws)) == len(ws) for ws in vocab[split].values())
+    assert not set(TEMPLATES[split]) & set(TEMPLATES["heldout"])
+    # the held-out split's distinctive words never appear in a training caption
+    rng = np.random.default_rng(4)
+    texts = " ".join(caption(rng, *combo, split=split).lower() for combo in all_combinations() for _ in range(4))
+    for word in ("crimson", "scarlet", "tangerine", "lemon", "emerald", "azure", "plum", "lilac", "snow",
+                 "dot", "disk", "block", "tile", "triangular", "pyramid", "east", "west", "top", "bottom",
+                 "corner", "upper", "lower", "towards", "watch", "travel", "drifts", "heading", "there is"):
+        assert not re.search(rf"\b{word}\b", texts), word
+
+
+def test_wide_wording_extends_train_and_feeds_training():
+    for vocab in (COLOUR_WORDS, SHAPE_WORDS, DIRECTION_WORDS, TEMPLATES):
+        train, wide = vocab["train"], vocab["wide"]
+        if isinstance(train, dict):
+            assert all(set(train[k]) < set(wide[k]) for k in train)
+        else:
+            assert set(train) < set(wide)
+    world = video_source(DataConfig(wording="wide", seed=5))
+    texts = [world.clip(i).caption for i in range(200)]
+    assert any(_parse(t, "wide")[0] - set(TEMPLATES["train"]) for t in texts)
 
 
 def test_heldout_split_through_the_world():

@@ -40,6 +40,7 @@ class DataConfig:
     holdout: list = field(default_factory=list)  # [colour, shape, direction] triples never trained on
     known_frames: float = 0.0             # fraction of clips shown some frames as given (model.frame_conditioning)
     num_clips: int = 0                    # > 0: only this many distinct shapes-world clips (data efficiency)
+    wording: Literal["train", "wide"] = "train"   # shapes-world caption vocabulary (data/captions.py)
     # Real videos instead of the shapes world: every .mp4 .webm .mkv .mov .avi .gif under a folder.
     videos: str = ""                      # the folder; "" = the shapes world
     captions: str = ""                    # a .csv / .jsonl manifest (path, caption); "" = clip.txt beside clip.mp4

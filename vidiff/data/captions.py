@@ -1,8 +1,11 @@
 """Captions for shapes-world clips, worded the way people write.
 
-Two disjoint vocabularies: "train" wordings feed training, "heldout" wordings
+Disjoint vocabularies: "train" wordings feed training, "heldout" wordings
 (other synonyms and sentence shapes) are kept for evaluation only, so a score
 on them measures whether the model follows meaning rather than one template.
+"wide" is "train" plus more synonyms and word orders, none of them held out: a
+model that has seen a word's neighbours in the text encoder's space mean the
+same thing has a better chance with a word it has never seen.
 """
 
 import re
@@ -64,6 +67,45 @@ TEMPLATES = {
         "there is {a} {colour} {shape} heading {direction}",
     ],
 }
+
+# More of everything, still disjoint from the held-out words (no east/west, top/bottom, corners,
+# "towards", "travel", "heading", "drifts").
+_MORE_COLOURS = {
+    "red": ["rose red", "blood red", "brick red", "tomato red", "reddish"],
+    "orange": ["pumpkin orange", "apricot", "carrot orange", "marigold", "orangey"],
+    "yellow": ["butter yellow", "mustard", "sunflower yellow", "banana yellow", "yellowish"],
+    "green": ["forest green", "jade", "mint green", "olive green", "greenish"],
+    "blue": ["royal blue", "sapphire", "ocean blue", "cerulean", "bluish"],
+    "purple": ["mauve", "amethyst", "grape purple", "orchid", "purplish"],
+    "white": ["pure white", "chalk white", "pearl white", "bone white", "whitish"],
+}
+_MORE_SHAPES = {"circle": ["sphere", "bubble", "coin", "puck"], "square": ["crate", "quad", "four-sided box"],
+                "triangle": ["arrowhead", "delta", "three-sided figure"]}
+_MORE_DIRECTIONS = {
+    "right": ["from left to right", "off to the right", "sideways to the right"],
+    "left": ["from right to left", "off to the left", "sideways to the left"],
+    "up": ["straight up", "up the frame", "skywards"],
+    "down": ["straight down", "down the frame", "groundwards"],
+    "up-right": ["up and right", "right and up", "on a diagonal up and right"],
+    "up-left": ["up and left", "left and up", "on a diagonal up and left"],
+    "down-right": ["down and right", "right and down", "on a diagonal down and right"],
+    "down-left": ["down and left", "left and down", "on a diagonal down and left"],
+}
+_MORE_TEMPLATES = [
+    "{a} {shape} in {colour} moving {direction}",
+    "{a} {colour} {shape} slides {direction}",
+    "{a} {colour} {shape} shifting {direction}",
+    "{colour} {shape}, going {direction}",
+    "moving {direction}: {a} {colour} {shape}",
+    "{a} {colour} {shape} which goes {direction}",
+    "{a} {colour} {shape} on the move, going {direction}",
+    "{a} {colour} {shape} zooms {direction}",
+    "{a} {shape}, coloured {colour}, moving {direction}",
+]
+for _vocab, _more in ((COLOUR_WORDS, _MORE_COLOURS), (SHAPE_WORDS, _MORE_SHAPES),
+                      (DIRECTION_WORDS, _MORE_DIRECTIONS)):
+    _vocab["wide"] = {k: words + _more[k] for k, words in _vocab["train"].items()}
+TEMPLATES["wide"] = TEMPLATES["train"] + _MORE_TEMPLATES
 SPLITS = tuple(TEMPLATES)
 # Stills show no motion, so their captions name only colour and shape.
 STILL_TEMPLATES = ["{a} {colour} {shape}", "{a} {colour} {shape} on a black background",

@@ -34,8 +34,8 @@ def video_source(data: DataConfig):
         return VideoFolder(data.videos, data.frames, data.size, fps=data.fps or None, stride=data.stride,
                            crop=data.crop, captions=data.captions or None, cache_dir=data.cache_dir or None,
                            seed=data.seed)
-    return ShapesWorld(data.seed, data.frames, data.size, data.size, exclude=holdout(data),
-                       distinct=data.num_clips)
+    return ShapesWorld(data.seed, data.frames, data.size, data.size, caption_split=data.wording,
+                       exclude=holdout(data), distinct=data.num_clips)
 
 
 def image_source(data: DataConfig):
