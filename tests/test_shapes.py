@@ -355,3 +355,15 @@ def test_canonical():
         _, slots = _parse(text, "train")
         assert (slots["colour"], slots["shape"]) == (colour, shape)
         assert _class_of(slots["direction"], DIRECTION_WORDS["train"]) == direction
+
+
+@pytest.mark.parametrize("phrasing", ["train", "wide", "heldout"])
+def test_eval_prompts_use_the_asked_vocabulary(phrasing):
+    from vidiff.eval.evaluate import eval_prompts
+
+    items = eval_prompts(phrasing, 1)
+    assert len(items) == len(all_combinations())
+    for it in items:
+        _, slots = _parse(it.prompt, phrasing)
+        assert _class_of(slots["colour"], COLOUR_WORDS[phrasing]) == it.colour
+        assert _class_of(slots["direction"], DIRECTION_WORDS[phrasing]) == it.direction

@@ -248,9 +248,9 @@ def build_parser():
     e.add_argument("--task", choices=("text", "i2v", "extend", "long", "interp"), default="text",
                    help="text-to-video (default), or a known-frame task on true clips: image-to-video from "
                         "frame 0, continuation of the first half, 128-frame long video, x4 interpolation")
-    e.add_argument("--phrasing", choices=("canonical", "train", "heldout"), default="canonical",
-                   help="prompt wording: canonical ('a red circle moving right'), training wordings, "
-                        "or held-out wordings never used in training")
+    e.add_argument("--phrasing", choices=("canonical", "train", "wide", "heldout"), default="canonical",
+                   help="prompt wording: canonical ('a red circle moving right'), training wordings (the "
+                        "basic or the wide vocabulary), or held-out wordings no training config uses")
     e.add_argument("--limit", type=int, default=0, help="evaluate only the first N prompts (quick checks)")
     e.add_argument("--batch-size", type=int, default=16, help="clips generated together")
     e.add_argument("--seed", type=int, default=0, help="seed of noise and wording")

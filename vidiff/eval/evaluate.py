@@ -15,7 +15,7 @@ from ..data.captions import caption, canonical
 from ..data.shapes import all_combinations
 from .shapes_metric import CRITERIA, score_clip, summarise
 
-PHRASINGS = ("canonical", "train", "heldout")
+PHRASINGS = ("canonical", "train", "wide", "heldout")
 
 
 @dataclass
