@@ -30,14 +30,16 @@ from vidiff.pipeline import VideoPipeline
 from vidiff.text.encoders import TextEncoder
 
 OUT = Path("benchmarks/results")
+DETECTOR = "best fit"   # shapes_metric.classify_shape; files without this key used the fill rule
 
 
-def score(pipe, limit, steps=None, sampler=None):
+def score(pipe, limit, steps=None, sampler=None, guidance_min_t=None):
     items = eval_prompts("canonical", 1)
     if limit:
         keep = np.random.default_rng(0).permutation(len(items))[:limit]
         items = [items[i] for i in sorted(keep)]
-    summary, _ = evaluate(pipe, items, steps=steps, sampler=sampler, progress=False)
+    summary, _ = evaluate(pipe, items, steps=steps, sampler=sampler, guidance_min_t=guidance_min_t,
+                          progress=False)
     return summary
 
 
@@ -51,7 +53,8 @@ def compute_curve(args):
     done = {}
     if (OUT / "curve_compute.json").is_file():
         old = json.loads((OUT / "curve_compute.json").read_text())
-        if {k: old["settings"].get(k) for k in ("weights", "limit")} == {"weights": args.weights, "limit": args.limit}:
+        keys = ("weights", "limit", "sampler", "guidance_min_t", "detector")
+        if {k: old["settings"].get(k) for k in keys} == {k: vars(args).get(k) for k in keys}:
             first = old["settings"].get("run") or old["settings"]["runs"][0]
             done = {(pt.get("run", first), pt["step"]): pt for pt in old["points"]}
     points, base_clips, base_minutes = [], args.base_clips, args.base_minutes
@@ -75,9 +78,9 @@ def compute_curve(args):
                 continue
             text = text or TextEncoder(cfg.text_encoder or None)
             pipe = VideoPipeline.from_checkpoint(f, run / "config.json", text)
-            summary = score(pipe, args.limit, sampler=args.sampler)
+            summary = score(pipe, args.limit, sampler=args.sampler, guidance_min_t=args.guidance_min_t)
             points.append({**summary, "eval_clips": summary["clips"], "sampler": args.sampler or pipe.sample_defaults.sampler,
-                           **cost})
+                           "guidance_min_t": _min_t(args, pipe), **cost})
             print(json.dumps(points[-1]))
         last = log[max(log)]
         base_clips += last["clips_seen"]
@@ -85,12 +88,17 @@ def compute_curve(args):
     return points, "clips", "training clips seen"
 
 
+def _min_t(args, pipe):
+    return pipe.sample_defaults.guidance_min_t if args.guidance_min_t is None else args.guidance_min_t
+
+
 def steps_curve(args):
     pipe = VideoPipeline.from_pretrained(args.model)
     points = []
     for n in args.steps:
         points.append({"sampling_steps": n, "sampler": args.sampler or pipe.sample_defaults.sampler,
-                       **score(pipe, args.limit, steps=n, sampler=args.sampler)})
+                       "guidance_min_t": _min_t(args, pipe),
+                       **score(pipe, args.limit, steps=n, sampler=args.sampler, guidance_min_t=args.guidance_min_t)})
         print(json.dumps(points[-1]))
     return points, "sampling_steps", "sampling steps"
 
@@ -110,7 +118,10 @@ def main():
     for q in (c, s):
         q.add_argument("--limit", type=int, default=0)
         q.add_argument("--sampler", default=None, help="every point with this sampler (default: each model's own)")
+        q.add_argument("--guidance-min-t", type=float, default=None,
+                       help="every point without guidance below this diffusion time (default: each model's own)")
     args = p.parse_args()
+    args.detector = DETECTOR
     torch.manual_seed(0)
     points, x, label = compute_curve(args) if args.curve == "compute" else steps_curve(args)
 
