@@ -1,8 +1,8 @@
 """Quality against training compute and against sampling steps, as tables and plots.
 
     python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--every S]
-        [--base-clips C --base-minutes M] [--sampler S]
-    python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N] [--sampler S]
+        [--base-clips C --base-minutes M] [--sampler S] [--guidance-min-t T]
+    python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N] [--sampler S] [--guidance-min-t T]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
 step_XXXXXXX.safetensors files in --weights) with `vidiff eval` and reads clips seen from
@@ -10,7 +10,8 @@ RUN_DIR/log.jsonl; minutes are clips seen over the run's median training rate, s
 spent paused (for instance while an earlier checkpoint was scored) does not count. --base-* add
 the cost of earlier stages the run was warm-started from; several RUN_DIRs (each warm-started
 from the one before) make one curve, a later run counting on from where the one before ended.
-Checkpoints already scored in the results file with the same settings are not scored again.
+Checkpoints already scored in the results file with the same settings (detector included) are not
+scored again.
 `steps` scores one model at several sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
 --limit scores a fixed random N of the 168 prompts (every colour x shape x direction), for a
 quicker, noisier point that still covers every colour, shape and direction.

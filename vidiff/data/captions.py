@@ -3,9 +3,10 @@
 Disjoint vocabularies: "train" wordings feed training, "heldout" wordings
 (other synonyms and sentence shapes) are kept for evaluation only, so a score
 on them measures whether the model follows meaning rather than one template.
-"wide" is "train" plus more synonyms and word orders, none of them held out: a
-model that has seen a word's neighbours in the text encoder's space mean the
-same thing has a better chance with a word it has never seen.
+"wide" is "train" plus more synonyms and word orders, none of them held out
+(`data.wording`). A model reads an unseen word only through where the text
+encoder puts it; more training words help only where that is near a word of
+the same meaning (benchmarks/wording.py measures how often it is).
 """
 
 import re
