@@ -7,7 +7,6 @@ Run it alone: on a 2-core machine any other busy process halves every number.
 """
 
 import argparse
-import json
 import platform
 import resource
 import time
@@ -15,11 +14,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidiff.config import SampleConfig, from_dict, load_config
+from vidiff.config import load_config
 from vidiff.diffusion.denoiser import Denoiser
 from vidiff.diffusion.schedules import Schedule
 from vidiff.models.unet import VideoUNet
-from vidiff.pipeline import DEFAULT_MODEL_DIR, VideoPipeline
+from vidiff.pipeline import VideoPipeline
 
 
 def matmul_peak(n=1024, repeats=20):
@@ -71,7 +70,7 @@ def main():
     peak = matmul_peak()
     train_rss = peak_rss_mb()
 
-    shipped = from_dict(SampleConfig, json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())["sample"])
+    shipped = VideoPipeline.from_pretrained().sample_defaults     # the shipped sampler and guidance interval
     pipe = VideoPipeline(net.eval(), cfg.diffusion, shipped, F, S)
     pipe("warm up", num_inference_steps=1)
     t0 = time.perf_counter()
