@@ -39,14 +39,14 @@ def word_states(encoder, sentence, word):
     return [Fn.normalize(h[0, start:start + len(want)].mean(0), dim=-1) for h in states]
 
 
-def nearest(encoder, vocab, frame, split, layer):
+def nearest(states, vocab, split, layer):
     """(held-out word, nearest training word, same class?) for every held-out word."""
     train = [(k, w) for k, words in vocab[split].items() for w in words]
-    keys = torch.stack([word_states(encoder, frame.format(w), w)[layer] for _, w in train])
+    keys = torch.stack([states[w][layer] for _, w in train])
     rows = []
     for k, words in vocab["heldout"].items():
         for w in words:
-            j = int((keys @ word_states(encoder, frame.format(w), w)[layer]).argmax())
+            j = int((keys @ states[w][layer]).argmax())
             rows.append((w, train[j][1], train[j][0] == k))
     return rows
 
@@ -57,9 +57,11 @@ def main():
     lines = [f"held-out words whose nearest training word (cosine) names the same class; "
              f"encoder {encoder.path}", f"{'':<10} {'vocabulary':<10} {'layer':>5} {'right':>7}  misses"]
     for name, (vocab, frame) in FRAMES.items():
+        words = {w for split in ("wide", "heldout") for ws in vocab[split].values() for w in ws}  # train < wide
+        states = {w: word_states(encoder, frame.format(w), w) for w in words}   # every layer, encoded once
         for split in ("train", "wide"):
             for layer in (0, depth // 2, depth):
-                rows = nearest(encoder, vocab, frame, split, layer)
+                rows = nearest(states, vocab, split, layer)
                 misses = ", ".join(f"{w} -> {n}" for w, n, ok in rows if not ok)
                 right = sum(ok for *_, ok in rows)
                 lines.append(f"{name:<10} {split:<10} {layer:>5} {right:>3}/{len(rows):<3}  {misses}")

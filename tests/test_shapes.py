@@ -12,6 +12,7 @@ from vidiff.data.captions import (COLOUR_WORDS, DIRECTION_WORDS, SHAPE_WORDS, SP
 from vidiff.data.shapes import (COLOURS, DIRECTIONS, SHAPES, ShapesWorld, all_combinations,
                                 render, sample_clip, shape_mask, trajectory)
 from vidiff.data.sources import video_source
+from vidiff.eval.evaluate import eval_prompts
 
 SPEC_COLOURS = {"red": (220, 40, 40), "orange": (245, 140, 30), "yellow": (240, 220, 40),
                 "green": (40, 190, 70), "blue": (40, 100, 240), "purple": (150, 60, 210),
@@ -359,8 +360,6 @@ def test_canonical():
 
 @pytest.mark.parametrize("phrasing", ["train", "wide", "heldout"])
 def test_eval_prompts_use_the_asked_vocabulary(phrasing):
-    from vidiff.eval.evaluate import eval_prompts
-
     items = eval_prompts(phrasing, 1)
     assert len(items) == len(all_combinations())
     for it in items:

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from .data.captions import SPLITS   # plain Python: keeps `--help` free of torch
 from .errors import VidiffError
 
 SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "euler", "heun")
@@ -248,7 +249,7 @@ def build_parser():
     e.add_argument("--task", choices=("text", "i2v", "extend", "long", "interp"), default="text",
                    help="text-to-video (default), or a known-frame task on true clips: image-to-video from "
                         "frame 0, continuation of the first half, 128-frame long video, x4 interpolation")
-    e.add_argument("--phrasing", choices=("canonical", "train", "wide", "heldout"), default="canonical",
+    e.add_argument("--phrasing", choices=("canonical", *SPLITS), default="canonical",
                    help="prompt wording: canonical ('a red circle moving right'), training wordings (the "
                         "basic or the wide vocabulary), or held-out wordings no training config uses")
     e.add_argument("--limit", type=int, default=0, help="evaluate only the first N prompts (quick checks)")

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.captions import caption, canonical
+from ..data.captions import SPLITS, caption, canonical
 from ..data.shapes import all_combinations
 from .shapes_metric import CRITERIA, score_clip, summarise
 
-PHRASINGS = ("canonical", "train", "wide", "heldout")
+PHRASINGS = ("canonical", *SPLITS)
 
 
 @dataclass
