@@ -141,3 +141,33 @@ def test_weights_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     torch.testing.assert_close(load_file(str(path))["w"], torch.ones(2, 3))
+
+
+def write_marker(text):
+    return lambda tmp: (tmp / "marker.txt").write_text(text)
+
+
+def test_a_folder_swap_killed_between_its_renames_is_recovered(tmp_path):
+    """kill -9 after final -> .old but before .tmp -> final leaves only .old: it is put back first."""
+    from vidiff.training.checkpoint import atomic_dir
+
+    final = tmp_path / "model"
+    atomic_dir(final, write_marker("first"))
+    os.replace(final, tmp_path / "model.old")             # the crash: the first rename alone
+    (tmp_path / "model.tmp").mkdir()                       # and a half-written new folder
+    atomic_dir(final, write_marker("second"))
+    assert (final / "marker.txt").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_stale_old_folder_from_a_crash_does_not_block_the_next_swap(tmp_path):
+    """kill -9 after both renames but before .old is removed left `model.old` beside `model`."""
+    from vidiff.training.checkpoint import atomic_dir
+
+    final = tmp_path / "model"
+    atomic_dir(final, write_marker("first"))
+    (tmp_path / "model.old").mkdir()
+    (tmp_path / "model.old" / "marker.txt").write_text("stale")
+    atomic_dir(final, write_marker("second"))
+    assert (final / "marker.txt").read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -49,15 +49,25 @@ def save_json(obj, path):
 
 
 def atomic_dir(final: Path, write):
-    """Call write(tmp_dir), then move tmp_dir to `final` in one rename."""
+    """Call write(tmp_dir), then move tmp_dir to `final` in one rename.
+
+    Replacing a folder takes two renames (final -> .old, .tmp -> final). A crash
+    between them leaves only `.old`, which is put back first; a crash after them
+    leaves a stale `.old` beside `final`, which is dropped.
+    """
     final = Path(final)
     tmp = final.with_name(final.name + ".tmp")
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write(tmp)
     _fsync(tmp)
     if final.exists():
-        old = final.with_name(final.name + ".old")
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old)
