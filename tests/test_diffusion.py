@@ -14,7 +14,7 @@ from vidiff.diffusion.denoiser import (OBJECTIVES, Denoiser, eps_from_x0, min_sn
                                        v_from_x0_eps, x0_from_eps, x0_from_flow, x0_from_v)
 from vidiff.diffusion.guidance import cfg_denoiser
 from vidiff.diffusion.samplers import (SAMPLERS, get_sampler, sample_ddim, sample_ddpm,
-                                       sample_dpmpp_2m, sample_euler, sample_heun)
+                                       sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_heun)
 from vidiff.diffusion.schedules import Schedule, append_dims, sampling_times
 from vidiff.diffusion.timesteps import sample_t
 
@@ -347,6 +347,34 @@ def test_ddpm_is_ddim_eta_1():
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_dpmpp_2m_sde_first_step_is_ddpm():
+    """Before a second denoiser call there is no correction term: one step is DDPM's ancestral step."""
+    schedule, ts = Schedule("cosine", 2.0), sampling_times(10)[:2]
+    x = start_noise(schedule, ts)[:100]
+    a = sample_ddpm(gaussian_denoiser(schedule), x, ts, schedule, generator=torch.Generator().manual_seed(5))
+    b = sample_dpmpp_2m_sde(gaussian_denoiser(schedule), x, ts, schedule, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_dpmpp_2m_sde_eta_0_is_dpmpp_2m():
+    schedule, ts = Schedule("cosine", 2.0), sampling_times(10)
+    x = start_noise(schedule, ts)[:100]
+    a = sample_dpmpp_2m(gaussian_denoiser(schedule), x, ts, schedule)
+    b = sample_dpmpp_2m_sde(gaussian_denoiser(schedule), x, ts, schedule, eta=0.0)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_dpmpp_2m_sde_samples_the_data_and_beats_ddpm():
+    """Same noise draws for both (common random numbers), so the gap is the samplers' own bias."""
+    errors = {}
+    for name, sampler in (("ddpm", sample_ddpm), ("sde", sample_dpmpp_2m_sde)):
+        errors[name] = run(sampler, "cosine", 20, shift=2.0, generator=torch.Generator().manual_seed(1))
+    mean_err, std_err = errors["sde"]
+    # statistical error of N samples is ~0.0035 on the mean, ~0.0025 on the std
+    assert abs(mean_err) < 0.01 and abs(std_err) < 0.015
+    assert abs(errors["ddpm"][1]) > 5 * abs(std_err)       # DDPM shrinks the spread (~-0.1 here)
+
+
 @pytest.mark.parametrize("shift", [1.0, 3.0])
 def test_euler_first_order(shift):
     mean_err, std_err = run(sample_euler, "flow", 100, shift=shift)
@@ -377,7 +405,7 @@ def test_get_sampler():
         assert get_sampler(name) is fn
     with pytest.raises(ValueError, match="unknown sampler 'nope'") as err:
         get_sampler("nope")
-    for name in ("ddim", "ddpm", "dpmpp_2m", "euler", "heun"):
+    for name in ("ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"):
         assert name in str(err.value)
 
 
@@ -582,3 +610,12 @@ def test_ancestral_steps_draw_the_models_video_noise():
     n = out / schedule.alpha_sigma(ts[1:])[1].item()
     assert abs(n.var().item() - 1) < 0.03
     assert abs((n[:, :, 0] * n[:, :, 3]).mean().item() - 0.5) < 0.03
+
+
+def test_every_sampler_is_offered_by_the_config_and_the_cli():
+    import typing
+
+    from vidiff import cli
+    from vidiff.config import SampleConfig
+
+    assert set(typing.get_args(typing.get_type_hints(SampleConfig)["sampler"])) == set(SAMPLERS) == set(cli.SAMPLERS)

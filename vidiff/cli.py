@@ -13,7 +13,7 @@ from pathlib import Path
 from .data.captions import SPLITS   # plain Python: keeps `--help` free of torch
 from .errors import VidiffError
 
-SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "euler", "heun")
+SAMPLERS = ("ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun")   # diffusion.samplers.SAMPLERS, without torch
 
 
 def cmd_train(args):

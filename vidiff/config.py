@@ -78,7 +78,7 @@ class OptimConfig:
 @dataclass
 class SampleConfig:
     steps: int = 20
-    sampler: Literal["ddim", "ddpm", "dpmpp_2m", "euler", "heun"] = "dpmpp_2m"
+    sampler: Literal["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"] = "dpmpp_2m"
     guidance: float = 3.0
     guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
 
