@@ -31,7 +31,7 @@ from vidiff.pipeline import VideoPipeline
 from vidiff.text.encoders import TextEncoder
 
 OUT = Path("benchmarks/results")
-DETECTOR = "best fit"   # shapes_metric.classify_shape; files without this key used the fill rule
+DETECTOR = "best fit, min IoU 0.85"   # shapes_metric.classify_shape; "best fit": no least IoU; no key: the fill rule
 
 
 def score(pipe, limit, steps=None, sampler=None, guidance_min_t=None):

@@ -102,6 +102,38 @@ def test_changing_shape_fails_steady(clips):
         assert not s.steady and not s.all
 
 
+def misshapen(kind, cx, cy, a, h=32, w=32):
+    """Boolean (h, w) blobs that are none of the three shapes, about the objects' size."""
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    dx, dy = xx - cx, yy - cy
+    bar = lambda ax, ay: (np.abs(dx - ax[0]) <= ax[1]) & (np.abs(dy - ay[0]) <= ay[1])
+    return {"ellipse": (dx / a) ** 2 + (dy / (a / 2)) ** 2 <= 1,
+            "wide box": bar((0, a), (0, a / 2)),
+            "cross": bar((0, a), (0, a / 3)) | bar((0, a / 3), (0, a)),
+            "L": bar((0, a), (0.6 * a, a / 3)) | bar((-0.6 * a, a / 3), (0, a))}[kind]
+
+
+@pytest.mark.parametrize("kind", ["ellipse", "wide box", "cross", "L"])
+def test_a_misshapen_object_is_no_shape(kind):
+    # The best-fitting ideal shape must fit well: the best fit alone would call any blob something.
+    rng = np.random.default_rng(5)
+    for cx, cy, a in zip(rng.uniform(12, 20, 30), rng.uniform(12, 20, 30), rng.uniform(4, 6, 30)):
+        mask = misshapen(kind, cx, cy, a)
+        ys, xs = np.nonzero(mask)
+        assert classify_shape(mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) is None
+
+
+def test_an_object_that_turns_misshapen_fails(clips):
+    for c in clips[:8]:
+        video = c.video.copy()
+        video[8:] = 0
+        for f in range(8, len(video)):
+            cx, cy = c.centres[f]
+            video[f][misshapen("ellipse", cx, cy, c.side / 2 * 1.2)] = COLOURS[c.colour]
+        s = score(video, c)
+        assert not s.steady and not s.all
+
+
 def test_vanishing_object_fails(clips):
     for k, c in enumerate(clips[:10]):
         video = c.video.copy()
