@@ -119,6 +119,27 @@ def test_extend_interpolate_and_long_videos_keep_the_given_frames(pipe):
     assert not np.array_equal(long, other)
 
 
+def test_frame_guidance_adds_a_pass_without_the_frames(pipe, monkeypatch):
+    """frame_guidance != 1: each guided call also predicts with neither prompt nor frames
+    (cfg_frames_denoiser); a clip with no given frames is guided on the prompt alone."""
+    calls, denoiser = [], pipe.denoiser
+
+    def spy(x, t, **cond):
+        calls.append((x.shape[0], cond["frame_mask"].sum(1).tolist()))
+        return denoiser(x, t, **cond)
+
+    monkeypatch.setattr(pipe, "denoiser", spy)
+    image = clip(1)[0]
+    video = pipe("a red circle", image=image, num_inference_steps=3, guidance_min_t=0.0, frame_guidance=2.0,
+                 generator=g())
+    assert np.array_equal(video[0, 0], image)
+    assert [n for n, _ in calls] == [3, 3, 3]
+    assert all(masks == [0.0, 1.0, 1.0] for _, masks in calls)          # nothing, frames only, both
+    calls.clear()
+    pipe("a red circle", num_inference_steps=3, guidance_min_t=0.0, frame_guidance=2.0, generator=g())
+    assert [n for n, _ in calls] == [2, 2, 2]
+
+
 def test_bad_inputs_are_clear_errors(pipe):
     with pytest.raises(VidiffError, match="at least 2 frames"):
         pipe.interpolate(clip(1))

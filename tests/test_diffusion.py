@@ -12,7 +12,7 @@ from torch import nn
 
 from vidiff.diffusion.denoiser import (OBJECTIVES, Denoiser, eps_from_x0, min_snr_weight,
                                        v_from_x0_eps, x0_from_eps, x0_from_flow, x0_from_v)
-from vidiff.diffusion.guidance import cfg_denoiser
+from vidiff.diffusion.guidance import cfg_denoiser, cfg_frames_denoiser
 from vidiff.diffusion.samplers import (SAMPLERS, get_sampler, sample_ddim, sample_ddpm,
                                        sample_dpmpp_2m, sample_dpmpp_2m_sde, sample_euler, sample_heun)
 from vidiff.diffusion.schedules import Schedule, append_dims, sampling_times
@@ -551,6 +551,37 @@ def test_cfg_denoiser_guidance_interval():
     out = denoise(x, mixed)
     torch.testing.assert_close(out[:2], stub(x, mixed, **cond)[:2], rtol=0, atol=0)   # t <= min_t
     torch.testing.assert_close(out[2:], guided[2:], rtol=1e-6, atol=1e-6)
+
+
+class FrameStub(CondStub):
+    """A denoiser in which prompt and frames interact, so that the three predictions all differ."""
+
+    def __call__(self, x, t, text, frames):
+        out = super().__call__(x, t, text)                  # counts the batch
+        return out * (1 + frames.sum((1, 2)))[:, None, None] - frames
+
+
+def test_cfg_frames_denoiser():
+    """Two-scale guidance is eq. 3 of InstructPix2Pix; frame scale 1 is plain guidance on the prompt."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 2, 4, generator=g)
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    text, frames = torch.randn(3, 5, 8, generator=g), torch.randn(3, 2, 4, generator=g)
+    cond = {"text": text, "frames": frames}
+    frames_only = {"text": torch.zeros(3, 5, 8), "frames": frames}
+    nothing = {"text": torch.zeros(3, 5, 8), "frames": torch.zeros(3, 2, 4)}
+    stub = FrameStub()
+    d_all, d_frames, d_none = (stub(x, t, **c) for c in (cond, frames_only, nothing))
+    for w, w_f in ((3.0, 2.0), (1.0, 3.0), (3.0, 1.0)):
+        stub.batches.clear()
+        out = cfg_frames_denoiser(stub, cond, frames_only, nothing, w, w_f)(x, t)
+        torch.testing.assert_close(out, d_none + w_f * (d_frames - d_none) + w * (d_all - d_frames),
+                                   rtol=1e-6, atol=1e-6)
+        assert stub.batches == [9]   # one batched call
+    torch.testing.assert_close(cfg_frames_denoiser(stub, cond, frames_only, nothing, 3.0, 1.0)(x, t),
+                               cfg_denoiser(stub, cond, frames_only, 3.0)(x, t), rtol=1e-6, atol=1e-6)
+    late = cfg_frames_denoiser(stub, cond, frames_only, nothing, 3.0, 2.0, min_t=0.3)(x, t)
+    torch.testing.assert_close(late[:1], d_all[:1], rtol=0, atol=0)        # t <= min_t: cond alone
 
 
 # --------------------------------------------------------------------------- training times

@@ -60,7 +60,8 @@ def _sampling(args):
     import torch
 
     return dict(num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
-                guidance_min_t=args.guidance_min_t, generator=torch.Generator().manual_seed(args.seed), progress=True)
+                guidance_min_t=args.guidance_min_t, frame_guidance=args.frame_guidance,
+                generator=torch.Generator().manual_seed(args.seed), progress=True)
 
 
 def cmd_generate(args):
@@ -105,7 +106,7 @@ def cmd_eval(args):
         items = items[: args.limit]
     summary, rows = evaluate(pipe, items, num_frames=args.frames, steps=args.steps, sampler=args.sampler,
                              guidance=args.guidance, guidance_min_t=args.guidance_min_t,
-                             batch_size=args.batch_size, save_dir=args.save_dir)
+                             frame_guidance=args.frame_guidance, batch_size=args.batch_size, save_dir=args.save_dir)
     steps = args.steps or pipe.sample_defaults.steps
     print(format_table(summary, f"vidiff eval: {args.phrasing} prompts, {steps} steps, "
                                 f"{args.frames or pipe.frames} frames"))
@@ -123,7 +124,7 @@ def _eval_task(pipe, args):
         raise VidiffError(f"--task {args.task} needs a frame-conditioned model (model.frame_conditioning)")
     items = task_items(args.seeds, args.seed)[: args.limit or None]
     summary, rows = run_task(pipe, args.task, items, args.steps, args.sampler, args.guidance, args.seed,
-                             guidance_min_t=args.guidance_min_t)
+                             guidance_min_t=args.guidance_min_t, frame_guidance=args.frame_guidance)
     print(format_task(summary))
     if args.output:
         write_results(args.output, summary, rows, {k: v for k, v in vars(args).items() if k != "func"})
@@ -195,6 +196,9 @@ def _sampling_options(p, frames=True):
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--guidance-min-t", type=float, default=None,
                    help="no guidance at diffusion times t <= this, 0-1 (default: the model's)")
+    p.add_argument("--frame-guidance", type=float, default=None,
+                   help="guidance scale on given frames (--image, extend, interpolate, windows past the "
+                        "training length); 1 = none (default: the model's)")
 
 
 def build_parser():

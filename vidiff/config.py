@@ -81,6 +81,7 @@ class SampleConfig:
     sampler: Literal["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"] = "dpmpp_2m"
     guidance: float = 3.0
     guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
+    frame_guidance: float = 1.0           # guidance on given frames (image-to-video, extend, ...); 1 = none
 
 
 @dataclass

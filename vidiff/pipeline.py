@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .config import DataConfig, DiffusionConfig, SampleConfig, from_dict, load_config, to_dict
 from .data.sources import holdout as held_out
 from .diffusion.denoiser import Denoiser
-from .diffusion.guidance import cfg_denoiser
+from .diffusion.guidance import cfg_denoiser, cfg_frames_denoiser
 from .diffusion.noise import video_noise
 from .diffusion.samplers import get_sampler
 from .diffusion.schedules import Schedule, sampling_times
@@ -127,7 +127,7 @@ class VideoPipeline:
             raise VidiffError(f"this model makes at most {cfg.max_frames} frames (model.max_frames); longer "
                               "videos are made in windows, which needs a frame-conditioned model")
 
-    def _settings(self, steps, guidance_scale, guidance_min_t, sampler):
+    def _settings(self, steps, guidance_scale, guidance_min_t, sampler, frame_guidance):
         d = self.sample_defaults
         steps = steps or d.steps
         if steps < 1:
@@ -136,7 +136,8 @@ class VideoPipeline:
         min_t = d.guidance_min_t if guidance_min_t is None else guidance_min_t
         if not 0 <= min_t <= 1:
             raise VidiffError(f"guidance_min_t is a diffusion time in [0, 1], got {min_t}")
-        return steps, scale, min_t, get_sampler(sampler or d.sampler)
+        frame_scale = d.frame_guidance if frame_guidance is None else frame_guidance
+        return steps, scale, min_t, get_sampler(sampler or d.sampler), frame_scale
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -148,7 +149,7 @@ class VideoPipeline:
     @torch.no_grad()
     def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
                  guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
-                 image=None, timesteps=None, guidance_min_t=None, progress=False):
+                 image=None, timesteps=None, guidance_min_t=None, frame_guidance=None, progress=False):
         """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt.
 
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
@@ -156,6 +157,7 @@ class VideoPipeline:
         window, each new window conditioned on the overlap with the last. `timesteps` replaces
         the usual grid of `num_inference_steps` times: decreasing times, at most 1, ending at 0.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
+        `frame_guidance`: the guidance scale on given frames (`image`, earlier windows); 1 for none.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
@@ -173,11 +175,11 @@ class VideoPipeline:
             x[:, :, :1] = video_to_tensor(image)
             known[0] = True
         return self._generate(x, known, prompts, num_inference_steps, guidance_scale, sampler, generator,
-                              progress, timesteps, guidance_min_t)
+                              progress, timesteps, guidance_min_t, frame_guidance)
 
     @torch.no_grad()
     def extend(self, video, prompt, num_frames, num_inference_steps=None, guidance_scale=None, sampler=None,
-               generator=None, guidance_min_t=None, progress=False):
+               generator=None, guidance_min_t=None, frame_guidance=None, progress=False):
         """Continue a clip (uint8 (F, H, W, 3) or (N, F, H, W, 3)) by `num_frames` frames; returns the
         whole clip, the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -189,11 +191,12 @@ class VideoPipeline:
         x[:, :, :given] = video_to_tensor(video)
         known = torch.arange(given + num_frames) < given
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
-                              generator, progress, guidance_min_t=guidance_min_t)
+                              generator, progress, guidance_min_t=guidance_min_t,
+                              frame_guidance=frame_guidance)
 
     @torch.no_grad()
     def interpolate(self, video, prompt="", factor=2, num_inference_steps=None, guidance_scale=None,
-                    sampler=None, generator=None, guidance_min_t=None, progress=False):
+                    sampler=None, generator=None, guidance_min_t=None, frame_guidance=None, progress=False):
         """Temporal super-resolution: factor - 1 new frames between every two given ones;
         returns (N, (F - 1) factor + 1, H, W, 3) with the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -210,13 +213,15 @@ class VideoPipeline:
         if not prompt and guidance_scale is None:
             guidance_scale = 1.0             # no prompt: nothing to guide towards
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
-                              generator, progress, guidance_min_t=guidance_min_t)
+                              generator, progress, guidance_min_t=guidance_min_t,
+                              frame_guidance=frame_guidance)
 
     def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress, timesteps=None,
-                  guidance_min_t=None):
+                  guidance_min_t=None, frame_guidance=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
-        steps, scale, min_t, sample_fn = self._settings(steps, guidance_scale, guidance_min_t, sampler)
+        steps, scale, min_t, sample_fn, frame_scale = self._settings(steps, guidance_scale, guidance_min_t, sampler,
+                                                                     frame_guidance)
         times = sampling_times(steps) if timesteps is None else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
         if known.any() and not conditioned:
@@ -242,7 +247,13 @@ class VideoPipeline:
             win = slice(start, min(start + window, T))
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
-            denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale, min_t)
+            if given and frame_scale != 1.0 and known[win].any():
+                # The third prediction sees neither prompt nor frames (training showed it that case).
+                nothing = {k: torch.zeros_like(v) for k, v in given.items()}
+                denoise = cfg_frames_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given},
+                                              {**uncond, **nothing}, scale, frame_scale, min_t)
+            else:
+                denoise = cfg_denoiser(self.denoiser, {**cond, **given}, {**uncond, **given}, scale, min_t)
             noise = partial(video_noise, shared=self.diffusion.shared_noise)
             out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)

@@ -43,7 +43,7 @@ def eval_prompts(phrasing="canonical", seeds=2, combos=None, seed=0):
 
 
 def evaluate(pipe, items, num_frames=None, steps=None, sampler=None, guidance=None, batch_size=16,
-             save_dir=None, progress=True, guidance_min_t=None):
+             save_dir=None, progress=True, guidance_min_t=None, frame_guidance=None):
     """Generate one clip per item (batched) and score it; returns (summary dict, per-clip rows)."""
     rows, scores = [], []
     bar = tqdm(total=len(items), desc="eval", disable=not progress, dynamic_ncols=True)
@@ -52,7 +52,8 @@ def evaluate(pipe, items, num_frames=None, steps=None, sampler=None, guidance=No
         # One generator per batch, seeded from its items: results do not depend on batch boundaries' history.
         g = torch.Generator().manual_seed(chunk[0].seed * 7919 + start)
         videos = pipe([it.prompt for it in chunk], num_frames=num_frames, num_inference_steps=steps,
-                      sampler=sampler, guidance_scale=guidance, guidance_min_t=guidance_min_t, generator=g)
+                      sampler=sampler, guidance_scale=guidance, guidance_min_t=guidance_min_t,
+                      frame_guidance=frame_guidance, generator=g)
         for k, (it, video) in enumerate(zip(chunk, videos)):
             s = score_clip(video, it.colour, it.shape, it.direction)
             scores.append(s)

@@ -62,14 +62,16 @@ def task_items(seeds=1, seed=0):
     return [(c, s, d, k * 1000 + i) for k in range(seeds) for i, (c, s, d) in enumerate(all_combinations())]
 
 
-def run_task(pipe, task, items, steps=None, sampler=None, guidance=None, seed=0, progress=True, guidance_min_t=None):
+def run_task(pipe, task, items, steps=None, sampler=None, guidance=None, seed=0, progress=True, guidance_min_t=None,
+             frame_guidance=None):
     """Run one task over items; returns (summary dict, per-clip rows)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     T, size = pipe.frames, pipe.size
     length = {"i2v": T, "extend": T, "long": 1, "interp": 4 * ((T - 1) // 4) + 1}[task]
     world = ShapesWorld(EVAL_SEED + seed, length, size, size)
-    kwargs = dict(num_inference_steps=steps, sampler=sampler, guidance_scale=guidance, guidance_min_t=guidance_min_t)
+    kwargs = dict(num_inference_steps=steps, sampler=sampler, guidance_scale=guidance, guidance_min_t=guidance_min_t,
+                  frame_guidance=frame_guidance)
     scale = size / 32
     rows = []
     for colour, shape, direction, index in tqdm(items, desc=task, disable=not progress, dynamic_ncols=True):
