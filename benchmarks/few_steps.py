@@ -13,14 +13,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from vidiff.eval.evaluate import eval_prompts, evaluate
 from vidiff.eval.shapes_metric import CRITERIA
 from vidiff.pipeline import VideoPipeline
 
 from _results import RESULTS, append_results
+from curves import score          # the same prompts (and --limit subset) as the steps curve
 
 # name: (sampler, grid power, guidance_min_t or None for the model's)
 SETTINGS = {
@@ -56,29 +55,24 @@ def main():
     ap.add_argument("--only", nargs="+", default=None, choices=list(SETTINGS), help="settings to run")
     args = ap.parse_args()
 
-    torch.manual_seed(0)
     pipe = VideoPipeline.from_pretrained(args.model)
-    items = eval_prompts("canonical", 1)
-    if args.limit:
-        keep = np.random.default_rng(0).permutation(len(items))[:args.limit]
-        items = [items[i] for i in sorted(keep)]
     results = {}
     for name in args.only or SETTINGS:
         sampler, p, min_t = SETTINGS[name]
-        summary, _ = evaluate(WithTimes(pipe, power_grid(args.steps, p)), items, sampler=sampler,
-                              guidance_min_t=min_t, progress=False)
+        summary = score(WithTimes(pipe, power_grid(args.steps, p)), args.limit, sampler=sampler, guidance_min_t=min_t)
         results[name] = summary
         print(f"{name:<16} everything {summary['all'] * 100:5.1f}%", flush=True)
 
     head = f"{'setting':<16}" + "".join(f"{c:>11}" for c in CRITERIA + ("all",))
-    lines = [f"model {args.model or 'default'}, {args.steps} steps, {len(items)} clips", head]
+    clips = next(iter(results.values()))["clips"]
+    lines = [f"model {args.model or 'default'}, {args.steps} steps, {clips} clips", head]
     for name, s in results.items():
         lines.append(f"{name:<16}" + "".join(f"{s[c] * 100:>10.1f}%" for c in CRITERIA + ("all",)))
     print("\n".join(lines))
     append_results("few_steps.txt", lines)
     out = RESULTS / "few_steps.json"
     old = json.loads(out.read_text()) if out.is_file() else []
-    old.append({"model": args.model or "default", "steps": args.steps, "clips": len(items),
+    old.append({"model": args.model or "default", "steps": args.steps, "clips": clips,
                 "settings": {k: SETTINGS[k] for k in results}, "summary": results})
     out.write_text(json.dumps(old, indent=2))
 
