@@ -48,6 +48,15 @@ def test_training_masks_are_the_tasks_patterns():
     assert torch.equal(a, sample_frame_mask(8, 16, 0.5, torch.Generator().manual_seed(3)))
 
 
+def test_half_masks_give_exactly_the_first_half_and_leave_the_old_draws_alone():
+    m = sample_frame_mask(2000, 16, 0.5, torch.Generator().manual_seed(1), half=0.6)
+    first_half = (m[:, :8] == 1).all(1) & (m[:, 8:] == 0).all(1)
+    assert abs(first_half.float().mean() - 0.5 * (0.6 + 0.4 / 3 / 15)) < 0.03   # half, plus prefixes of 8
+    old = sample_frame_mask(2000, 16, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(m.any(1), old.any(1))                            # the same clips get frames
+    assert not torch.equal(m, old)
+
+
 TINY_NET = dict(channels=[16, 32], attention_levels=[1], emb_dim=32, head_dim=8)
 
 

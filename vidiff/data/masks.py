@@ -5,6 +5,8 @@ the masks those tasks produce at sampling time:
     first   frame 0 only                                   image-to-video
     prefix  frames 0..k-1                                  continuation, the overlap of long videos
     stride  every s-th frame (s = 2 or 4), maybe a prefix  interpolation, and its later windows
+    half    frames 0..F/2-1, a share `half` of the clips with frames: the exact mask of
+            continuation from half a clip and of every long-video window after the first
 The rest of the clips show no frames: text-to-video stays the model's first job.
 """
 
@@ -13,16 +15,20 @@ import torch
 KINDS = ("first", "prefix", "stride")
 
 
-def sample_frame_mask(batch, frames, prob, generator=None):
-    """(B, F) float mask, 1 where a frame is given; drawn from `generator` for reproducibility."""
+def sample_frame_mask(batch, frames, prob, generator=None, half=0.0):
+    """(B, F) float mask, 1 where a frame is given; drawn from `generator` for reproducibility
+    (half = 0 draws exactly what it drew before `half` existed)."""
     mask = torch.zeros(batch, frames)
     use = torch.rand(batch, generator=generator) < prob
     kinds = torch.randint(len(KINDS), (batch,), generator=generator)
+    halves = torch.rand(batch, generator=generator) < half if half > 0 else torch.zeros(batch, dtype=torch.bool)
     for i in range(batch):
         if not use[i] or frames < 2:
             continue
-        kind = KINDS[kinds[i]]
-        if kind == "first":
+        kind = "half" if halves[i] else KINDS[kinds[i]]
+        if kind == "half":
+            mask[i, :frames // 2] = 1
+        elif kind == "first":
             mask[i, 0] = 1
         elif kind == "prefix":
             k = int(torch.randint(1, frames, (1,), generator=generator))

@@ -212,7 +212,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                          generator=g)
         noise_all = video_noise((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size),
                                 cfg.diffusion.shared_noise, generator=g)
-        known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g) \
+        known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g, cfg.data.known_half) \
             if cfg.model.frame_conditioning and not image_step else None
         lo = ctx.rank * b
         captions = ["" if d else c for c, d in zip(captions, drop[lo:lo + b].tolist())]
