@@ -6,7 +6,8 @@ True clips of the evaluation stream (vidiff eval --task extend's), first half gi
 whose object moves straight through the second half (no bounce), so the true speed over frames
 7 -> 15 is one number. For each, the model's speed over the same frames, measured
   - from its one-step guess: the denoiser's x0 for the new frames from pure noise (t = 1), where
-    nothing but the given frames and the prompt says where the object is; centres are the
+    nothing but the given frames and the prompt says where the object is (noise shared across
+    frames as the model was trained); centres are the
     brightness-weighted centroids (the guess is a blur);
   - from a sampled continuation (pipe.extend, the model's settings), centres as the detector finds them.
 A model that reads the speed has slope 1 and correlation 1 against the true speed; one that
@@ -21,6 +22,7 @@ import torch
 
 from vidiff.data.captions import canonical
 from vidiff.data.shapes import ShapesWorld
+from vidiff.diffusion.noise import video_noise
 from vidiff.eval.shapes_metric import detect_frame
 from vidiff.eval.tasks import EVAL_SEED, task_items
 from vidiff.pipeline import VideoPipeline, video_to_tensor
@@ -45,7 +47,7 @@ def fit(true, model):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", nargs="?", default=None)
-    ap.add_argument("--limit", type=int, default=48, help="sampled continuations (the one-step guess uses all)")
+    ap.add_argument("--limit", type=int, default=48, help="sampled continuations, 0 = none (the one-step guess uses all)")
     args = ap.parse_args()
     pipe = VideoPipeline.from_pretrained(args.model)
     T, half = pipe.frames, pipe.frames // 2
@@ -69,7 +71,7 @@ def main():
                 x[j, :, :half] = video_to_tensor(c.video[:half])[0]
             cond, _ = pipe._text([p for _, p, _ in part])
             mask = (torch.arange(T) < half).float().expand(len(part), -1)
-            noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(i))
+            noise = video_noise(x.shape, pipe.diffusion.shared_noise, torch.Generator().manual_seed(i))   # as trained
             x0 = pipe.denoiser(noise, torch.ones(len(part)), frames=x, frame_mask=mask, **cond)
             guess += [speed(c.centres[half - 1], centroid(x0[j, :, T - 1])) for j, (c, _, _) in enumerate(part)]
     lines = [f"model: {args.model or 'default'}; {len(clips)} straight continuations of "
@@ -84,9 +86,10 @@ def main():
         if d0.found and d1.found:
             sampled.append(speed(np.asarray(d0.centre), d1.centre))
             kept.append(k)
-    s, b, r = fit(true[kept], np.array(sampled))
-    lines.append(f"sampled ({len(kept)} clips):      slope {s:.2f}  intercept {b:.2f} px/frame  correlation {r:.2f}"
-                 f"  | true speeds {true.min():.2f}-{true.max():.2f} px/frame")
+    if kept:
+        s, b, r = fit(true[kept], np.array(sampled))
+        lines.append(f"sampled ({len(kept)} clips):      slope {s:.2f}  intercept {b:.2f} px/frame  correlation {r:.2f}"
+                     f"  | true speeds {true.min():.2f}-{true.max():.2f} px/frame")
     print("\n".join(lines))
     append_results("velocity.txt", lines)
 
