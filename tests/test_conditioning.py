@@ -48,7 +48,7 @@ def test_training_masks_are_the_tasks_patterns():
     assert torch.equal(a, sample_frame_mask(8, 16, 0.5, torch.Generator().manual_seed(3)))
 
 
-def test_half_masks_give_exactly_the_first_half_and_leave_the_old_draws_alone():
+def test_half_masks_give_exactly_the_first_half_to_the_same_clips():
     m = sample_frame_mask(2000, 16, 0.5, torch.Generator().manual_seed(1), half=0.6)
     first_half = (m[:, :8] == 1).all(1) & (m[:, 8:] == 0).all(1)
     assert abs(first_half.float().mean() - 0.5 * (0.6 + 0.4 / 3 / 15)) < 0.03   # half, plus prefixes of 8
@@ -204,3 +204,12 @@ def test_a_text_only_model_refuses_frames_clearly(tmp_path):
     pipe = VideoPipeline.from_pretrained(tmp_path / "model")
     with pytest.raises(VidiffError, match="without frame conditioning"):
         pipe("x", image=clip(1)[0])
+
+
+def test_a_half_share_without_known_frames_is_refused(tmp_path):
+    from vidiff.config import ConfigError, load_config
+    from vidiff.training.loop import train
+
+    run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_half=0.5"])
+    with pytest.raises(ConfigError, match="data.known_half"):
+        train(run)

@@ -118,6 +118,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                           f"= {ctx.world} x {accum}")
     if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
         raise ConfigError("data.known_frames needs model.frame_conditioning = true")
+    if not 0 <= cfg.data.known_half <= 1 or (cfg.data.known_half > 0 and cfg.data.known_frames == 0):
+        raise ConfigError("data.known_half is a share (0-1) of the clips with known frames: "
+                          "it needs data.known_frames > 0")
     if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
         raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
                           "the frame slots of the stacked-frame layers")
