@@ -1,7 +1,7 @@
 """Quality against training compute and against sampling steps, as tables and plots.
 
     python benchmarks/curves.py compute RUN_DIR [RUN_DIR ...] [--weights DIR] [--limit N] [--every S]
-        [--base-clips C --base-minutes M] [--sampler S] [--guidance-min-t T]
+        [--base-clips C --base-minutes M [--keep]] [--sampler S] [--guidance-min-t T]
     python benchmarks/curves.py steps MODEL_DIR [--steps 5 10 20 40] [--limit N] [--sampler S] [--guidance-min-t T]
 
 `compute` scores EMA weights saved during a run (RUN_DIR/checkpoints/*/ema.safetensors, or the
@@ -10,6 +10,8 @@ RUN_DIR/log.jsonl; minutes are clips seen over the run's median training rate, s
 spent paused (for instance while an earlier checkpoint was scored) does not count. --base-* add
 the cost of earlier stages the run was warm-started from; several RUN_DIRs (each warm-started
 from the one before) make one curve, a later run counting on from where the one before ended.
+--keep adds runs to the curve in the results file without their predecessors' folders: the points
+already scored stay, and --base-* say where the last of those runs ended.
 Checkpoints already scored in the results file with the same settings (detector included) are not
 scored again.
 `steps` scores one model at several sampling step counts. Results go to benchmarks/results/curve_{compute,steps}.{json,png}.
@@ -51,14 +53,25 @@ def compute_curve(args):
     """
     if args.weights and len(args.runs) > 1:
         raise SystemExit("--weights goes with a single run")
-    done = {}
+    done, kept = {}, []
     if (OUT / "curve_compute.json").is_file():
         old = json.loads((OUT / "curve_compute.json").read_text())
-        keys = ("weights", "limit", "sampler", "guidance_min_t", "detector")
-        if {k: old["settings"].get(k) for k in keys} == {k: vars(args).get(k) for k in keys}:
-            first = old["settings"].get("run") or old["settings"]["runs"][0]
-            done = {(pt.get("run", first), pt["step"]): pt for pt in old["points"]}
+        same = lambda keys: all(old["settings"].get(k) == vars(args).get(k) for k in keys)
+        first = old["settings"].get("run") or old["settings"]["runs"][0]
+        # Each point names the detector that scored it (older files: the one in their settings).
+        scored = [{"run": first, "detector": old["settings"].get("detector"), **pt} for pt in old["points"]]
+        if same(("weights", "limit", "sampler", "guidance_min_t", "detector")):
+            done = {(pt["run"], pt["step"]): pt for pt in scored}
+        if args.keep and same(("limit", "sampler", "guidance_min_t")):
+            kept = [pt for pt in scored if pt["run"] not in args.runs]
     points, base_clips, base_minutes = [], args.base_clips, args.base_minutes
+    if args.keep:
+        # Stages whose run folders are gone: their points stay in front, and --base-* says where they ended.
+        points = kept
+        if not points:
+            raise SystemExit("--keep found no earlier points scored with these settings")
+        if base_clips < max(pt["clips"] for pt in points):
+            raise SystemExit("--base-clips must be where the kept runs ended, at or after their last point")
     text = None                                    # one encoder (and caption cache) for every checkpoint
     for run_dir in args.runs:
         run = Path(run_dir)
@@ -80,7 +93,8 @@ def compute_curve(args):
             text = text or TextEncoder(cfg.text_encoder or None)
             pipe = VideoPipeline.from_checkpoint(f, run / "config.json", text)
             summary = score(pipe, args.limit, sampler=args.sampler, guidance_min_t=args.guidance_min_t)
-            points.append({**summary, "eval_clips": summary["clips"], "sampler": args.sampler or pipe.sample_defaults.sampler,
+            points.append({**summary, "eval_clips": summary["clips"], "detector": DETECTOR,
+                           "sampler": args.sampler or pipe.sample_defaults.sampler,
                            "guidance_min_t": _min_t(args, pipe), **cost})
             print(json.dumps(points[-1]))
         last = log[max(log)]
@@ -112,6 +126,8 @@ def main():
     c.add_argument("--weights", default=None)
     c.add_argument("--base-clips", type=int, default=0)
     c.add_argument("--base-minutes", type=float, default=0.0)
+    c.add_argument("--keep", action="store_true",
+                   help="keep the points already in the results file for runs not given (earlier stages)")
     c.add_argument("--every", type=int, default=1, help="score new checkpoints only where the step is a multiple of this")
     s = sub.add_parser("steps")
     s.add_argument("model")
@@ -133,7 +149,10 @@ def main():
     import matplotlib.ticker
 
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"curve_{args.curve}.json").write_text(json.dumps({"settings": vars(args), "points": points}, indent=1))
+    settings = vars(args)
+    if args.curve == "compute" and args.keep:
+        settings["runs"] = list(dict.fromkeys([pt["run"] for pt in points] + args.runs))
+    (OUT / f"curve_{args.curve}.json").write_text(json.dumps({"settings": settings, "points": points}, indent=1))
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for key in ("all", "direction", "motion", "colour", "shape"):
         ax.plot([pt[x] for pt in points], [100 * pt[key] for pt in points], marker="o",
@@ -146,6 +165,9 @@ def main():
         for a, b in zip(points, points[1:]):
             if a["run"] != b["run"]:   # a new run starts: mark where it took over
                 ax.axvline(a["clips"], color="grey", linewidth=0.8, linestyle=":")
+            if a.get("detector") != b.get("detector"):   # a stricter detector from here on
+                ax.axvline(b["clips"], color="red", linewidth=0.8, linestyle="--",
+                           label=f"from here: detector {b['detector']}")
     if args.curve == "compute":
         top = ax.secondary_xaxis("top", functions=_minutes_axis(points))
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
