@@ -35,6 +35,8 @@ def main():
     same = lambda r, s: (r["prompt"], r.get("seed")) == (s["prompt"], s.get("seed"))
     if len(rows[0]) != len(rows[1]) or not all(same(r, s) for r, s in zip(*rows)):
         raise SystemExit("the two results do not score the same clips (prompts, seeds or --limit differ)")
+    if any(args.what not in r for r in rows[0] + rows[1]):
+        raise SystemExit(f"--what {args.what}: not a per-clip field of both results (try all, or right for a --task eval)")
     a = [bool(r[args.what]) for r in rows[0]]
     b = [bool(r[args.what]) for r in rows[1]]
     lost = sum(x and not y for x, y in zip(a, b))
