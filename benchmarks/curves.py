@@ -180,11 +180,23 @@ def main():
 
 
 def _minutes_axis(points):
-    """clips <-> minutes by linear interpolation over the measured points."""
+    """clips <-> minutes: linear between the measured points and straight on past the ends, so
+    ticks beyond the last point don't all pile up on it (np.interp alone clamps)."""
     import numpy as np
 
-    clips, minutes = [pt["clips"] for pt in points], [pt["minutes"] for pt in points]
-    return (lambda c: np.interp(c, clips, minutes), lambda m: np.interp(m, minutes, clips))
+    clips = np.array([pt["clips"] for pt in points], dtype=float)
+    minutes = np.array([pt["minutes"] for pt in points], dtype=float)
+    if len(points) < 2:                      # one point: minutes in proportion to clips
+        clips, minutes = np.append(clips, 0.0)[::-1], np.append(minutes, 0.0)[::-1]
+
+    def interp(v, xs, ys):
+        v = np.asarray(v, dtype=float)
+        lo, hi = (ys[1] - ys[0]) / (xs[1] - xs[0]), (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+        out = np.interp(v, xs, ys)
+        out = np.where(v < xs[0], ys[0] + (v - xs[0]) * lo, out)
+        return np.where(v > xs[-1], ys[-1] + (v - xs[-1]) * hi, out)
+
+    return (lambda c: interp(c, clips, minutes), lambda m: interp(m, minutes, clips))
 
 
 if __name__ == "__main__":
