@@ -182,8 +182,6 @@ def main():
 def _minutes_axis(points):
     """clips <-> minutes: linear between the measured points and straight on past the ends, so
     ticks beyond the last point don't all pile up on it (np.interp alone clamps)."""
-    import numpy as np
-
     clips = np.array([pt["clips"] for pt in points], dtype=float)
     minutes = np.array([pt["minutes"] for pt in points], dtype=float)
     if len(points) < 2:                      # one point: minutes in proportion to clips
