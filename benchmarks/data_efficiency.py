@@ -1,14 +1,18 @@
 """Do images help when videos are scarce? The data-efficiency experiment on the shapes world.
 
-For N distinct training clips (500, 2,000, 10,000), three arms at equal training compute
-(the same number of optimiser steps, an image step holding as many pixels as a video step):
+For N distinct training clips (500, 2,000, 10,000, and 50, where a short run already
+memorises its clips), three arms at equal training compute (the same number of optimiser
+steps, an image step holding as many pixels as a video step):
 
     video     N clips only
     joint     N clips + 50,000 stills of the shapes world, half the steps on stills
     inflate   stills only (an image model, model.temporal = false) for the first half of the
               steps, then `inflate` and fine-tune on the N clips for the second half
 
-Each run is then scored with `vidiff eval` (text-to-video, canonical prompts). Results go to
+Each run is then scored with `vidiff eval` (text-to-video, canonical prompts) and with its
+denoising error (vidiff/eval/denoising_error.py) on 256 fresh clips and on 256 of its own
+training clips: the error moves long before right-on-everything does, and the gap between
+the two shows memorisation. Results go to
 benchmarks/results/<config name>.{json,txt,png} (data_efficiency.* for the default config);
 runs to runs/<config name>/.
 
@@ -25,6 +29,8 @@ import time
 from pathlib import Path
 
 from vidiff.config import load_config
+from vidiff.data.sources import video_source
+from vidiff.eval.denoising_error import denoising_error
 from vidiff.eval.evaluate import eval_prompts, evaluate
 from vidiff.models.inflate import inflate
 from vidiff.pipeline import VideoPipeline
@@ -76,6 +82,18 @@ def scored(model, run_dir, eval_seeds, eval_steps):
     return summary
 
 
+def denoising(model, run_dir, training_clips):
+    """Denoising error on fresh clips and on the run's training clips, kept beside the run."""
+    path = Path(run_dir) / "denoising_n256.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    pipe = VideoPipeline.from_pretrained(model)
+    errors = {"heldout_error": denoising_error(pipe, clips=256)["loss"],
+              "train_error": denoising_error(pipe, training_clips, clips=256)["loss"]}
+    save_json(errors, path)
+    return errors
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="configs/data-efficiency.toml")
@@ -93,6 +111,8 @@ def main():
             t0 = time.time()
             model = arm(args.config, name, clips, args.steps, root)
             summary = scored(model, model.parent, args.eval_seeds, args.eval_steps)
+            training = video_source(load_config(args.config, [f"data.num_clips={clips}"]).data)
+            summary.update(denoising(model, model.parent, training))
             results.append({**summary, "eval_clips": summary["clips"], "eval_seeds": args.eval_seeds,
                             "eval_steps": args.eval_steps, "arm": name, "clips": clips, "steps": args.steps,
                             "wall_s": time.time() - t0})
@@ -120,21 +140,30 @@ def write(results, args):
     # Each row says how it was trained and scored; the rows may come from several invocations.
     save_json({"config": args.config, "results": results}, f"{stem}.json")
     keys = ["all", "colour", "shape", "direction", "steady", "motion"]
-    lines = [f"{'arm':<9}{'clips':>7}{'steps':>7}" + "".join(f"{k:>11}" for k in keys)]
+    errors = ["heldout_error", "train_error"]           # x0 MSE; rows from before they were measured lack them
+    lines = [f"{'arm':<9}{'clips':>7}{'steps':>7}" + "".join(f"{k:>11}" for k in keys)
+             + "".join(f"{k:>15}" for k in errors)]
     for r in results:
-        lines.append(f"{r['arm']:<9}{r['clips']:>7}{r['steps']:>7}" + "".join(f"{100 * r[k]:>10.1f}%" for k in keys))
+        lines.append(f"{r['arm']:<9}{r['clips']:>7}{r['steps']:>7}" + "".join(f"{100 * r[k]:>10.1f}%" for k in keys)
+                     + "".join(f"{r[k]:>15.4f}" if k in r else f"{'-':>15}" for k in errors))
     Path(f"{stem}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    panels = [("all", "right on everything"), ("shape", "shape"), ("direction", "initial direction"),
-              ("steady", "steady")]
+    panels = [("all", "right on everything"), ("colour", "colour"), ("steady", "steady"),
+              ("heldout_error", "denoising error (- - training clips)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharex=True)
     for ax, (key, label) in zip(axes, panels):
         for name in ARMS:
-            rs = [r for r in results if r["arm"] == name and r["steps"] == args.steps]
+            rs = [r for r in results if r["arm"] == name and r["steps"] == args.steps and key in r]
             if not rs:
                 continue
-            ax.plot([r["clips"] for r in rs], [100 * r[key] for r in rs], marker="o", label=name)
-        ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
+            scale = 1 if key.endswith("_error") else 100
+            line, = ax.plot([r["clips"] for r in rs], [scale * r[key] for r in rs], marker="o", label=name)
+            if key == "heldout_error":     # dashed: the same model on its own training clips
+                ax.plot([r["clips"] for r in rs], [r["train_error"] for r in rs], ls="--", color=line.get_color())
+        if key.endswith("_error"):
+            ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (x0 MSE)")
+        else:
+            ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
         ax.set_xticks(args.clips, [f"{n:,}" for n in args.clips], minor=False)
         ax.xaxis.set_minor_formatter(plt.NullFormatter())
     axes[0].legend()
