@@ -25,7 +25,6 @@ Each run is resumable: rerunning skips finished runs and resumes stopped ones.
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from vidiff.config import load_config
@@ -71,6 +70,12 @@ def arm(config, name, clips, steps, root):
     return run(config, run_dir, clip_set + [f"init_from={inflated / 'model.safetensors'}"], steps - steps // 2)
 
 
+def train_seconds(run_dir):
+    """Training time a run's log recorded (resumes included), so a rerun that trains nothing keeps it."""
+    lines = (Path(run_dir) / "log.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])["elapsed_s"]
+
+
 def scored(model, run_dir, eval_seeds, eval_steps):
     """`vidiff eval` on canonical prompts, kept beside the run so a rerun does not sample again."""
     path = Path(run_dir) / f"eval_s{eval_seeds}_n{eval_steps}.json"
@@ -108,14 +113,14 @@ def main():
     results = []
     for clips in args.clips:
         for name in args.arms:
-            t0 = time.time()
             model = arm(args.config, name, clips, args.steps, root)
             summary = scored(model, model.parent, args.eval_seeds, args.eval_steps)
             training = video_source(load_config(args.config, [f"data.num_clips={clips}"]).data)
             summary.update(denoising(model, model.parent, training))
             results.append({**summary, "eval_clips": summary["clips"], "eval_seeds": args.eval_seeds,
                             "eval_steps": args.eval_steps, "arm": name, "clips": clips, "steps": args.steps,
-                            "wall_s": time.time() - t0})
+                            "train_s": train_seconds(model.parent) + (   # the inflate arm's image half too
+                                train_seconds(root / f"images-s{args.steps // 2}") if name == "inflate" else 0)})
             print(json.dumps(results[-1]))
             write(results, args)  # after every run: a stopped experiment keeps what it measured
 
@@ -149,7 +154,7 @@ def write(results, args):
     Path(f"{stem}.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     panels = [("all", "right on everything"), ("colour", "colour"), ("steady", "steady"),
-              ("heldout_error", "denoising error (- - training clips)")]
+              ("heldout_error", "denoising error")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), sharex=True)
     for ax, (key, label) in zip(axes, panels):
         for name in ARMS:
@@ -162,6 +167,7 @@ def write(results, args):
                 ax.plot([r["clips"] for r in rs], [r["train_error"] for r in rs], ls="--", color=line.get_color())
         if key.endswith("_error"):
             ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (x0 MSE)")
+            ax.set_title("fresh clips; dashed: its training clips", fontsize=8)
         else:
             ax.set(xscale="log", xlabel="distinct training clips", ylabel=f"{label} (%)", ylim=(-3, 103))
         ax.set_xticks(args.clips, [f"{n:,}" for n in args.clips], minor=False)
