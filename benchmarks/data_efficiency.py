@@ -17,7 +17,7 @@ benchmarks/results/<config name>.{json,txt,png} (data_efficiency.* for the defau
 runs to runs/<config name>/.
 
     python benchmarks/data_efficiency.py [--config configs/data-efficiency.toml] [--steps N]
-                                         [--clips 500 2000 10000] [--arms video joint inflate]
+                                         [--clips 50 500 2000 10000] [--arms video joint inflate]
                                          [--eval-seeds 1] [--eval-steps 20]
 
 Each run is resumable: rerunning skips finished runs and resumes stopped ones.
@@ -93,8 +93,8 @@ def denoising(model, run_dir, training_clips):
     if path.exists():
         return json.loads(path.read_text())
     pipe = VideoPipeline.from_pretrained(model)
-    errors = {"heldout_error": denoising_error(pipe, clips=256)["loss"],
-              "train_error": denoising_error(pipe, training_clips, clips=256)["loss"]}
+    errors = {"heldout_error": denoising_error(pipe, clips=256)["error"],
+              "train_error": denoising_error(pipe, training_clips, clips=256)["error"]}
     save_json(errors, path)
     return errors
 
@@ -103,7 +103,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="configs/data-efficiency.toml")
     p.add_argument("--steps", type=int, help="optimiser steps per run (default: the config's optim.steps)")
-    p.add_argument("--clips", type=int, nargs="+", default=[500, 2000, 10000])
+    p.add_argument("--clips", type=int, nargs="+", default=[50, 500, 2000, 10000])
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     p.add_argument("--eval-seeds", type=int, default=1)
     p.add_argument("--eval-steps", type=int, default=20)

@@ -24,10 +24,10 @@ def test_learning_and_memorising_both_show(tmp_path, text_encoder):
     trained = VideoPipeline.from_pretrained(tmp_path / "model", text_encoder=text_encoder)
     before, after = denoising_error(untrained, clips=24), denoising_error(trained, clips=24)
     assert list(after["by_t"]) == [0.1, 0.3, 0.5, 0.7, 0.9]
-    assert after["loss"] == pytest.approx(sum(after["by_t"].values()) / 5)
-    assert after["loss"] < 0.7 * before["loss"], (before, after)
+    assert after["error"] == pytest.approx(sum(after["by_t"].values()) / 5)
+    assert after["error"] < 0.7 * before["error"], (before, after)
     seen = denoising_error(trained, video_source(cfg.data), clips=8)
-    assert seen["loss"] < 0.8 * after["loss"], (seen, after)
+    assert seen["error"] < 0.8 * after["error"], (seen, after)
 
 
 def test_the_same_clips_and_noise_whatever_the_batch_size(text_encoder):
@@ -37,4 +37,4 @@ def test_the_same_clips_and_noise_whatever_the_batch_size(text_encoder):
     a = denoising_error(pipe, clips=6, batch_size=6)
     b = denoising_error(pipe, clips=6, batch_size=4)
     assert a["by_t"] == pytest.approx(b["by_t"], rel=1e-5)
-    assert denoising_error(pipe, clips=6, seed=1)["loss"] != pytest.approx(a["loss"], rel=1e-6)
+    assert denoising_error(pipe, clips=6, seed=1)["error"] != pytest.approx(a["error"], rel=1e-6)

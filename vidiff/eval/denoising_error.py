@@ -28,7 +28,8 @@ def denoising_error(pipe, source=None, clips=256, batch_size=32, seed=SEED, time
     """Mean x0 error per diffusion time on the first `clips` clips of `source` (anything with
     `batch(start, size) -> (x (B, C, F, H, W), captions)`; default: `heldout_clips(pipe)`), each
     clip noised at every time with noise shared across frames as the model was trained.
-    Returns {"loss": mean over times, "by_t": {t: mean}}. Text only: no frames are given."""
+    `seed` picks the fresh clips and the noise. Returns {"error": mean over times, "by_t": {t: mean}}.
+    Text only: no frames are given."""
     source = source if source is not None else heldout_clips(pipe, seed)
     totals = torch.zeros(len(times), dtype=torch.float64)
     for start in range(0, clips, batch_size):
@@ -45,4 +46,4 @@ def denoising_error(pipe, source=None, clips=256, batch_size=32, seed=SEED, time
             err = (pipe.denoiser(x_t, tt, **cond) - x0).pow(2).flatten(1).mean(1)   # (B,)
             totals[i] += err.double().sum()
     by_t = {float(t): float(total / clips) for t, total in zip(times, totals)}
-    return {"loss": sum(by_t.values()) / len(by_t), "by_t": by_t}
+    return {"error": sum(by_t.values()) / len(by_t), "by_t": by_t}
