@@ -1,6 +1,6 @@
 """Do images help when videos are scarce? The data-efficiency experiment on the shapes world.
 
-For N distinct training clips (500, 2,000, 10,000, and 50, where a short run already
+For N distinct training clips (500, 2,000, 10,000, and 50 and 150, where a short run already
 memorises its clips), three arms at equal training compute (the same number of optimiser
 steps, an image step holding as many pixels as a video step):
 
@@ -17,7 +17,7 @@ benchmarks/results/<config name>.{json,txt,png} (data_efficiency.* for the defau
 runs to runs/<config name>/.
 
     python benchmarks/data_efficiency.py [--config configs/data-efficiency.toml] [--steps N]
-                                         [--clips 50 500 2000 10000] [--arms video joint inflate]
+                                         [--clips 50 150 500 2000 10000] [--arms video joint inflate]
                                          [--eval-seeds 1] [--eval-steps 20]
 
 Each run is resumable: rerunning skips finished runs and resumes stopped ones.
@@ -103,7 +103,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="configs/data-efficiency.toml")
     p.add_argument("--steps", type=int, help="optimiser steps per run (default: the config's optim.steps)")
-    p.add_argument("--clips", type=int, nargs="+", default=[50, 500, 2000, 10000])
+    p.add_argument("--clips", type=int, nargs="+", default=[50, 150, 500, 2000, 10000])
     p.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     p.add_argument("--eval-seeds", type=int, default=1)
     p.add_argument("--eval-steps", type=int, default=20)
