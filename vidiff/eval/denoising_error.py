@@ -12,7 +12,6 @@ import torch
 
 from ..data.shapes import ShapesWorld
 from ..diffusion.noise import video_noise
-from ..diffusion.schedules import append_dims
 
 SEED = 424_242                      # a clip stream that no training config draws from
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)   # diffusion times, low noise to high
@@ -41,8 +40,7 @@ def denoising_error(pipe, source=None, clips=256, batch_size=32, seed=SEED, time
                                            generator=torch.Generator().manual_seed(seed + 7919 * (start + k) + i))
                                for k in range(len(x0))])
             tt = torch.full((len(x0),), float(t))
-            alpha, sigma = (v.to(x0) for v in pipe.schedule.alpha_sigma(tt))   # schedule math is fp64
-            x_t = append_dims(alpha, x0.ndim) * x0 + append_dims(sigma, x0.ndim) * noise
+            x_t = pipe.schedule.add_noise(x0, noise, tt)
             err = (pipe.denoiser(x_t, tt, **cond) - x0).pow(2).flatten(1).mean(1)   # (B,)
             totals[i] += err.double().sum()
     by_t = {float(t): float(total / clips) for t, total in zip(times, totals)}
