@@ -74,13 +74,24 @@ class Denoiser(nn.Module):
             return x0_from_flow(x, out, sigma)
         return out
 
-    def loss(self, x0, t, noise=None, **cond):
-        """Per-sample weighted MSE between the network output and its target, shape (B,)."""
+    def loss(self, x0, t, noise=None, self_cond=None, **cond):
+        """Per-sample weighted MSE between the network output and its target, shape (B,).
+
+        self_cond: (B,) bool, the clips that get the network's own x0 guess (made from the same
+        x_t without gradient) as input, as at sampling; the others get zeros (Chen et al. 2022,
+        Alg. 1). None: a network without self-conditioning.
+        """
         noise = torch.randn_like(x0) if noise is None else noise
         alpha, sigma = self._coefficients(t, x0.ndim)
         x_t = alpha * x0 + sigma * noise
         target = {"eps": noise, "x0": x0, "v": v_from_x0_eps(x0, noise, alpha, sigma),
                   "flow": noise - x0}[self.objective]
+        if self_cond is not None:
+            guess, i = torch.zeros_like(x0), self_cond.to(x0.device).nonzero()[:, 0]
+            if len(i):
+                with torch.no_grad():
+                    guess[i] = self.forward(x_t[i], t[i], **{k: v[i] for k, v in cond.items()}, self_cond=guess[i])
+            cond = {**cond, "self_cond": guess}
         out = self.net(x_t, t.float(), **cond).float()
         mse = (out - target).pow(2).flatten(1).mean(1)
         if self.min_snr_gamma is None:

@@ -40,6 +40,10 @@ frames a user gives and a per-frame mask enter through a second, zero-initialise
 stem whose output is added to the first, so one model does text-to-video,
 image-to-video, continuation and interpolation, and an unconditioned model grows
 into a conditioned one without changing what it computes.
+With `self_condition` (Chen et al. 2022, "Analog Bits", sec. 3.3), a third zero-initialised stem
+reads the model's own x0 guess from the sampler's last step, so each step refines the clip
+it already drew instead of guessing it afresh from x_t; training shows that guess (made by
+the same network, without gradient) in half of the clips and zeros in the rest.
 
 Shapes: x (B, C, F, H, W); t (B,); text (B, T, D_text); text_mask (B, T); pooled (B, D_text).
 """
@@ -72,6 +76,7 @@ class UNetConfig:
     conv3d_levels: list = field(default_factory=list)  # a residual 3x3x3 convolution in these levels' stages
     frame_index: bool = False                        # add each frame's index to its FiLM condition
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
+    self_condition: bool = False                     # the last step's x0 guess enters the stem (self-conditioning)
     stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
     max_frames: int = 16                             # the frame slots of those layers
     time_levels: list = field(default_factory=list)  # the downsampling after these levels halves the frames too
@@ -134,6 +139,10 @@ class VideoUNet(nn.Module):
             self.frame_stem = nn.Conv2d((cfg.in_channels + 1) * p * p, ch[0], 3, padding=1)
             nn.init.zeros_(self.frame_stem.weight)
             nn.init.zeros_(self.frame_stem.bias)
+        if cfg.self_condition:
+            self.self_cond_stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
+            nn.init.zeros_(self.self_cond_stem.weight)
+            nn.init.zeros_(self.self_cond_stem.bias)
         levels = lambda i: (i in cfg.attention_levels, i in cfg.joint_levels, i in cfg.conv3d_levels,
                             i in cfg.stack_levels)
         self.down = nn.ModuleList(Stage(ch[i], ch[i], cfg, *levels(i)) for i in range(len(ch)))
@@ -166,8 +175,9 @@ class VideoUNet(nn.Module):
         """Height and width must divide by this: the stem's patch, then one halving per level."""
         return self.cfg.patch * 2 ** (len(self.cfg.channels) - 1)
 
-    def forward(self, x, t, text, text_mask, pooled, frames=None, frame_mask=None):
-        """frames: (B, C, F, H, W) clean known frames (ignored where frame_mask is 0); frame_mask: (B, F)."""
+    def forward(self, x, t, text, text_mask, pooled, frames=None, frame_mask=None, self_cond=None):
+        """frames: (B, C, F, H, W) clean known frames (ignored where frame_mask is 0); frame_mask: (B, F);
+        self_cond: (B, C, F, H, W) the model's own last x0 guess (zeros: none yet)."""
         B, C, Fr, H, W = x.shape
         p, levels = self.cfg.patch, len(self.cfg.channels)
         if H % self.size_multiple or W % self.size_multiple:
@@ -189,6 +199,11 @@ class VideoUNet(nn.Module):
             h = h + self.frame_stem(F.pixel_unshuffle(frames_to_batch(torch.cat([known, m], 1)), p))
         elif frame_mask is not None and frame_mask.any():
             raise ValueError("this model was trained without frame conditioning")
+        if self.cfg.self_condition:
+            guess = torch.zeros_like(x) if self_cond is None else self_cond.to(x)
+            h = h + self.self_cond_stem(F.pixel_unshuffle(frames_to_batch(guess), p))
+        elif self_cond is not None:
+            raise ValueError("this model was trained without self-conditioning")
         h = batch_to_frames(h, Fr)                                      # (B, ch0, F, H/p, W/p)
         skips, counts = [], [Fr]                                        # counts: frames at each level
         run = self._run

@@ -40,6 +40,8 @@ from .checkpoint import (CheckpointError, atomic_dir, list_checkpoints, load_wei
                          save_json, save_tensors)
 from .ema import EMA
 
+SELF_COND_SHARE = 0.5   # clips trained with their own x0 guess as input (Chen et al. 2022 use half)
+
 PREVIEW_PROMPTS = [canonical("red", "circle", "right"), canonical("blue", "square", "down"),
                    canonical("green", "triangle", "up-left"), canonical("yellow", "circle", "down-right")]
 
@@ -217,6 +219,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                                 cfg.diffusion.shared_noise, generator=g)
         known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g, cfg.data.known_half) \
             if cfg.model.frame_conditioning and not image_step else None
+        # Self-conditioning: half the clips get the network's own guess (Chen et al. 2022); drawn
+        # last, so a run without it draws what it drew before.
+        self_cond_all = torch.rand(Bs, generator=g) < SELF_COND_SHARE if cfg.model.self_condition else None
         lo = ctx.rank * b
         captions = ["" if d else c for c, d in zip(captions, drop[lo:lo + b].tolist())]
 
@@ -233,7 +238,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
             with distributed.no_sync(model, ctx, sync=m == accum - 1), attention_kernel(cfg.optim.attention), \
                     torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=cfg.optim.bf16):
                 loss = denoiser.loss(x0[s].to(ctx.device), t_all[lo:lo + b][s].to(ctx.device),
-                                     noise_all[lo:lo + b][s].to(ctx.device), **cond).mean() / accum
+                                     noise_all[lo:lo + b][s].to(ctx.device),
+                                     self_cond=None if self_cond_all is None else self_cond_all[lo:lo + b][s],
+                                     **cond).mean() / accum
                 loss.backward()
             loss_sum += loss.item()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
