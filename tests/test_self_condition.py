@@ -1,5 +1,5 @@
 """Self-conditioning: the stem starts as the model without it, training shows the network its
-own guess, sampling feeds back the guess the sampler used, and a tiny model trains and samples."""
+own guess, sampling feeds each guidance branch its own last guess, and a tiny model trains and samples."""
 
 import numpy as np
 import torch
@@ -70,27 +70,24 @@ def test_training_shows_the_flagged_clips_the_networks_own_guess_without_gradien
     torch.testing.assert_close(net.w.grad, expected)
 
 
-def test_sampling_feeds_back_the_guided_guess_of_the_last_step_to_every_branch():
-    seen = []
+def test_sampling_feeds_each_guidance_branch_its_own_last_guess():
+    seen, outputs = [], []
 
     def network(x, t, self_cond, prompt):
         seen.append(self_cond.clone())
-        return 0.9 * x + 0.1 * prompt                                   # a guess the prompt moves
+        outputs.append(0.9 * x + 0.1 * prompt + 0.01 * self_cond)    # a guess the prompt moves
+        return outputs[-1]
 
-    sc = SelfCondition(network)
     cond, uncond = {"prompt": torch.ones(2, 1, 1, 1, 1)}, {"prompt": torch.zeros(2, 1, 1, 1, 1)}
-    returned = []
-    denoise = sc.track(cfg_denoiser(sc.network, cond, uncond, scale=3.0))
-
-    def recording(x, t):
-        returned.append(denoise(x, t))
-        return returned[-1]
-
-    sample_ddpm(recording, torch.randn(2, 3, 2, 4, 4), sampling_times(3), Schedule(),
+    # Guidance above t = 0.5 only: 4 steps at t = 1, 0.75, 0.5, 0.25, the last two unguided.
+    denoise = cfg_denoiser(SelfCondition(network), cond, uncond, scale=3.0, min_t=0.5)
+    sample_ddpm(denoise, torch.randn(2, 3, 2, 4, 4), sampling_times(4), Schedule(),
                 generator=torch.Generator().manual_seed(0))
-    assert len(seen) == 3 and seen[0].shape == (4, 3, 2, 4, 4) and not seen[0].any()
-    for step in (1, 2):                       # both branches of the batched call get the guided guess
-        torch.testing.assert_close(seen[step], torch.cat([returned[step - 1]] * 2))
+    assert [s.shape[0] for s in seen] == [4, 4, 2, 2] and not seen[0].any()
+    torch.testing.assert_close(seen[1], outputs[0])                     # each branch its own, unguided
+    assert not torch.allclose(seen[1][:2], seen[1][2:])
+    torch.testing.assert_close(seen[2], outputs[1][2:])                 # unguided: the prompt's branch goes on
+    torch.testing.assert_close(seen[3], outputs[2])
 
 
 def test_a_tiny_self_conditioned_model_trains_and_samples(tmp_path):

@@ -248,10 +248,7 @@ class VideoPipeline:
             win = slice(start, min(start + window, T))
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
-            network = self.denoiser
-            if self.net.cfg.self_condition:
-                tracker = SelfCondition(self.denoiser)
-                network = tracker.network
+            network = SelfCondition(self.denoiser) if self.net.cfg.self_condition else self.denoiser
             if given and frame_scale != 1.0 and known[win].any():
                 # The third prediction sees neither prompt nor frames (training showed it that case).
                 nothing = {k: torch.zeros_like(v) for k, v in given.items()}
@@ -259,8 +256,6 @@ class VideoPipeline:
                                               {**uncond, **nothing}, scale, frame_scale, min_t)
             else:
                 denoise = cfg_denoiser(network, {**cond, **given}, {**uncond, **given}, scale, min_t)
-            if self.net.cfg.self_condition:
-                denoise = tracker.track(denoise)
             noise = partial(video_noise, shared=self.diffusion.shared_noise)
             out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)
