@@ -65,3 +65,10 @@ def test_resume_on_another_process_count(tmp_path, single):
     torchrun(tmp_path, "optim.parallel=fsdp", "save_every=2", "--max-steps", "2")
     train(tiny_config(tmp_path, *RUN, "save_every=2"), resume=True, progress=False)
     assert_same_run(tmp_path, single)
+
+
+def test_self_conditioning_on_two_processes_matches_one(tmp_path):
+    """The guess pass runs on each process's own clips, drawn from the same global draw."""
+    train(tiny_config(tmp_path / "one", *RUN, "model.self_condition=true"), progress=False)
+    torchrun(tmp_path / "two", "optim.parallel=ddp", "model.self_condition=true")
+    assert_same_run(tmp_path / "two", tmp_path / "one")

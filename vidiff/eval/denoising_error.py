@@ -5,7 +5,8 @@ denoising error on fresh clips moves long before, and it is where a model that m
 small training set shows it: its error on the training clips falls while the error on fresh
 ones stops falling or rises. The error is measured in x0 space, E ||D(x_t, t) - x0||^2 (EDM's
 denoising error), so models trained on any objective compare on one scale, and every model
-sees the same clips, times and noise.
+sees the same clips, times and noise. A self-conditioned network is scored on the zero guess, as
+a sampler's first step runs it.
 """
 
 import torch
