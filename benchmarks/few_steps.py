@@ -13,8 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
+from vidiff.diffusion.schedules import sampling_times
 from vidiff.eval.shapes_metric import CRITERIA
 from vidiff.pipeline import VideoPipeline
 
@@ -29,12 +28,9 @@ SETTINGS = {
     "sde power 0.7": ("dpmpp_2m_sde", 0.7, None),
     "sde min_t 0.5": ("dpmpp_2m_sde", 1.0, 0.5),
     "ddpm power 1.5": ("ddpm", 1.5, None),
+    "ddpm power 0.7": ("ddpm", 0.7, None),
+    "ddpm power 0.5": ("ddpm", 0.5, None),
 }
-
-
-def power_grid(steps, p):
-    """Times from 1 to 0 (steps + 1 values) at t_i = (i / steps)^p, descending."""
-    return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64) ** p
 
 
 class WithTimes:
@@ -59,7 +55,7 @@ def main():
     results = {}
     for name in args.only or SETTINGS:
         sampler, p, min_t = SETTINGS[name]
-        summary = score(WithTimes(pipe, power_grid(args.steps, p)), args.limit, sampler=sampler, guidance_min_t=min_t)
+        summary = score(WithTimes(pipe, sampling_times(args.steps, power=p)), args.limit, sampler=sampler, guidance_min_t=min_t)
         results[name] = summary
         print(f"{name:<16} everything {summary['all'] * 100:5.1f}%", flush=True)
 

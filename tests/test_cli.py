@@ -33,6 +33,7 @@ def test_every_subcommand_explains_itself(command):
     (["generate", "x", "-o", "a.gif", "--frames", "0"], "--frames must be positive"),
     (["generate", "x", "-o", "a.gif", "--sampler", "euler"], "use them with the flow schedule"),
     (["generate", "x", "-o", "a.gif", "--guidance-min-t", "2"], "guidance_min_t is a diffusion time in [0, 1]"),
+    (["generate", "x", "-o", "a.gif", "--time-power", "0"], "--time-power must be positive"),
     (["train", "no/such/config.toml"], "config file not found"),
     (["train", CONFIG, "optim.lr=fast"], "optim.lr must be a number"),
 ])

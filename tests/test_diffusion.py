@@ -98,6 +98,11 @@ def test_sampling_times(n):
     torch.testing.assert_close(ts.diff(), torch.full((n,), -1.0 / n, dtype=torch.float64))
     ts = sampling_times(n, t_max=0.8)
     assert ts[0] == 0.8 and ts[-1] == 0.0 and (ts.diff() < 0).all()
+    ts = sampling_times(n, power=0.7)
+    assert ts[0] == 1.0 and ts[-1] == 0.0 and (ts.diff() < 0).all()
+    torch.testing.assert_close(ts, (torch.arange(n, -1, -1, dtype=torch.float64) / n) ** 0.7)
+    if n > 1:                                   # power < 1: shorter steps at high noise than at low
+        assert -ts.diff()[0] < -ts.diff()[-1]
 
 
 # --------------------------------------------------------------------------- forward process

@@ -113,6 +113,10 @@ def test_a_time_grid_replaces_the_step_count(tmp_path):
     pipe = VideoPipeline.from_pretrained(tmp_path / "model")
     run = lambda **kw: pipe("a red circle", generator=torch.Generator().manual_seed(0), **kw)  # noqa: E731
     assert np.array_equal(run(num_inference_steps=3), run(timesteps=sampling_times(3)))
+    pipe.sample_defaults.time_power = 0.5          # the model's grid: t_i = (i / N)^0.5
+    assert np.array_equal(run(num_inference_steps=3), run(timesteps=sampling_times(3, power=0.5)))
+    assert not np.array_equal(run(num_inference_steps=3), run(timesteps=sampling_times(3)))
+    pipe.sample_defaults.time_power = 1.0
     assert not np.array_equal(run(num_inference_steps=3), run(timesteps=[1.0, 0.5, 0.1, 0.0]))
     for bad in ([1.0], [1.0, 0.5], [0.5, 0.8, 0.0], [1.5, 0.0]):
         with pytest.raises(VidiffError, match="timesteps must be"):

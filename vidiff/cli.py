@@ -25,10 +25,15 @@ def cmd_train(args):
     print(f"model written to {Path(cfg.out_dir) / 'model'}")
 
 
-def _load_pipeline(model):
+def _load_pipeline(model, time_power=None):
     from .pipeline import VideoPipeline
 
-    return VideoPipeline.from_pretrained(model)
+    pipe = VideoPipeline.from_pretrained(model)
+    if time_power is not None:
+        if time_power <= 0:
+            raise VidiffError(f"--time-power must be positive, got {time_power}")
+        pipe.sample_defaults.time_power = time_power
+    return pipe
 
 
 def _output_paths(out, num, force):
@@ -69,7 +74,7 @@ def cmd_generate(args):
 
     paths = _output_paths(args.output, args.num, args.force)     # fail before the slow part
     image = load_image(args.image) if args.image else None
-    pipe = _load_pipeline(args.model)
+    pipe = _load_pipeline(args.model, args.time_power)
     size = args.size or pipe.size
     video = pipe(args.prompt, num_frames=args.frames, height=None if image is not None else size,
                  width=None if image is not None else size, num_videos_per_prompt=args.num, image=image,
@@ -82,7 +87,7 @@ def cmd_extend(args):
 
     paths = _output_paths(args.output, 1, args.force)
     video = load_video(args.input)
-    pipe = _load_pipeline(args.model)
+    pipe = _load_pipeline(args.model, args.time_power)
     _write(pipe.extend(video, args.prompt, args.frames, **_sampling(args)), paths, args)
 
 
@@ -91,14 +96,14 @@ def cmd_interpolate(args):
 
     paths = _output_paths(args.output, 1, args.force)
     video = load_video(args.input)
-    pipe = _load_pipeline(args.model)
+    pipe = _load_pipeline(args.model, args.time_power)
     _write(pipe.interpolate(video, args.prompt, args.factor, **_sampling(args)), paths, args)
 
 
 def cmd_eval(args):
     from .eval.evaluate import eval_prompts, evaluate, format_table, write_results
 
-    pipe = _load_pipeline(args.model)
+    pipe = _load_pipeline(args.model, args.time_power)
     if args.task != "text":
         return _eval_task(pipe, args)
     items = eval_prompts(args.phrasing, args.seeds, seed=args.seed)
@@ -199,6 +204,9 @@ def _sampling_options(p, frames=True):
     p.add_argument("--frame-guidance", type=float, default=None,
                    help="guidance scale on given frames (--image, extend, interpolate, windows past the "
                         "training length); 1 = none (default: the model's)")
+    p.add_argument("--time-power", type=float, default=None,
+                   help="time grid t_i = (i / steps)^P: 1 spaces the steps evenly, < 1 puts more of them at "
+                        "high noise (default: the model's)")
 
 
 def build_parser():

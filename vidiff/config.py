@@ -83,6 +83,7 @@ class SampleConfig:
     guidance: float = 3.0
     guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
     frame_guidance: float = 1.0           # guidance on given frames (image-to-video, extend, ...); 1 = none
+    time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
 
 
 @dataclass

@@ -138,6 +138,8 @@ class VideoPipeline:
         if not 0 <= min_t <= 1:
             raise VidiffError(f"guidance_min_t is a diffusion time in [0, 1], got {min_t}")
         frame_scale = d.frame_guidance if frame_guidance is None else frame_guidance
+        if d.time_power <= 0:
+            raise VidiffError(f"sample.time_power must be positive, got {d.time_power}")
         return steps, scale, min_t, get_sampler(sampler or d.sampler), frame_scale
 
     def _text(self, prompts):
@@ -156,7 +158,8 @@ class VideoPipeline:
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
         frame-conditioned model, `num_frames` beyond the training length is made window by
         window, each new window conditioned on the overlap with the last. `timesteps` replaces
-        the usual grid of `num_inference_steps` times: decreasing times, at most 1, ending at 0.
+        the model's grid of `num_inference_steps` times (`sample.time_power`): decreasing times, at most
+        1, ending at 0.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
         `frame_guidance`: the guidance scale on given frames (`image`, earlier windows); 1 for none.
         """
@@ -223,7 +226,8 @@ class VideoPipeline:
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
         steps, scale, min_t, sample_fn, frame_scale = self._settings(steps, guidance_scale, guidance_min_t, sampler,
                                                                      frame_guidance)
-        times = sampling_times(steps) if timesteps is None else _check_times(timesteps)
+        times = sampling_times(steps, power=self.sample_defaults.time_power) if timesteps is None \
+            else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
         if known.any() and not conditioned:
             raise VidiffError("this model was trained without frame conditioning (model.frame_conditioning); "

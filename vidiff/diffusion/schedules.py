@@ -69,6 +69,10 @@ def append_dims(v, ndim):
     return v.reshape(v.shape + (1,) * (ndim - v.ndim))
 
 
-def sampling_times(num_steps, t_max=1.0):
-    """Evenly spaced times from t_max down to 0, ending in exactly 0 (num_steps + 1 values)."""
-    return torch.linspace(t_max, 0.0, num_steps + 1, dtype=torch.float64)
+def sampling_times(num_steps, t_max=1.0, power=1.0):
+    """Times from t_max down to 0, ending in exactly 0 (num_steps + 1 values): t_i = t_max (i / N)^power.
+
+    power = 1 spaces them evenly; power < 1 packs them towards high noise, where a clip's layout and
+    motion are decided (the shipped model: benchmarks/few_steps.py).
+    """
+    return t_max * torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64) ** power
