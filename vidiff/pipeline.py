@@ -25,8 +25,8 @@ from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser, cfg_frames_denoiser
 from .diffusion.noise import video_noise
 from .diffusion.samplers import get_sampler
-from .diffusion.self_condition import SelfCondition
 from .diffusion.schedules import Schedule, sampling_times
+from .diffusion.self_condition import SelfCondition
 from .errors import VidiffError
 from .models.unet import UNetConfig, VideoUNet
 from .text.encoders import TextEncoder
