@@ -11,7 +11,6 @@ benchmarks/results/few_steps.txt and written to few_steps.json.
 
 import argparse
 import json
-from pathlib import Path
 
 from vidiff.diffusion.schedules import sampling_times
 from vidiff.eval.shapes_metric import CRITERIA
@@ -55,7 +54,8 @@ def main():
     results = {}
     for name in args.only or SETTINGS:
         sampler, p, min_t = SETTINGS[name]
-        summary = score(WithTimes(pipe, sampling_times(args.steps, power=p)), args.limit, sampler=sampler, guidance_min_t=min_t)
+        times = sampling_times(args.steps, power=p)
+        summary = score(WithTimes(pipe, times), args.limit, sampler=sampler, guidance_min_t=min_t)
         results[name] = summary
         print(f"{name:<16} everything {summary['all'] * 100:5.1f}%", flush=True)
 
