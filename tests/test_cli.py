@@ -19,7 +19,8 @@ def vidiff(*args, cwd=None):
                           timeout=600)
 
 
-@pytest.mark.parametrize("command", ["train", "generate", "extend", "interpolate", "eval", "export", "inflate", "data"])
+@pytest.mark.parametrize("command", ["train", "generate", "extend", "interpolate", "eval", "export", "average", "inflate",
+                                     "data"])
 def test_every_subcommand_explains_itself(command):
     r = vidiff(command, "--help")
     assert r.returncode == 0 and "usage: vidiff " + command in r.stdout

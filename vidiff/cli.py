@@ -1,4 +1,4 @@
-"""The vidiff command line: train | generate | extend | interpolate | eval | export | data.
+"""The vidiff command line: train | generate | extend | interpolate | eval | export | average | inflate | data.
 
 Each subcommand parses its options, builds a config and calls one library
 function. User mistakes end in one line on stderr and exit status 2
@@ -150,6 +150,19 @@ def cmd_export(args):
     print(f"{out} ({args.dtype}, {size:.1f} MB)")
 
 
+def cmd_average(args):
+    import torch
+
+    from .training.average import average_models
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise VidiffError(f"{out} exists; pass --force to replace it")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    average_models(args.models, args.weights).save_pretrained(out, dtype=dtype)
+    print(f"{out}: the average of {len(args.models)} models ({args.dtype})")
+
+
 def cmd_inflate(args):
     from .models.inflate import inflate
     from .pipeline import VideoPipeline
@@ -277,6 +290,19 @@ def build_parser():
     x.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="bf16", help="weight precision")
     x.add_argument("--force", action="store_true", help="replace an existing output directory")
     x.set_defaults(func=cmd_export)
+
+    a = sub.add_parser("average", help="average the weights of several models (SWA over training cycles)",
+                       description="Write one model whose weights are the (weighted) average of several "
+                                   "models of one architecture, e.g. the end points of successive training "
+                                   "cycles fine-tuned from each other. Settings other than the weights are "
+                                   "the first model's.")
+    a.add_argument("models", nargs="+", help="model directories or training checkpoints (RUN/checkpoints/step_N)")
+    a.add_argument("-o", "--output", required=True, help="the new model directory")
+    a.add_argument("--weights", type=float, nargs="+", default=None,
+                   help="one weight per model (default: equal); normalised to sum to 1")
+    a.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="weight precision")
+    a.add_argument("--force", action="store_true", help="replace an existing output directory")
+    a.set_defaults(func=cmd_average)
 
     f = sub.add_parser("inflate", help="turn an image model into a video model",
                        description="Add layers across frames to an image model (trained on one-frame clips) so "
