@@ -32,7 +32,8 @@ def average_models(paths, weights=None):
             raise VidiffError(f"{path} has another architecture (its model config) than {paths[0]}")
     states = [p.net.state_dict() for p in pipes]
     total = sum(weights)
-    # fp32 sums: shipped weights are often bf16, whose 8-bit mantissa would round each partial sum.
+    # Sums in fp32 even where the files are bf16 (as shipped weights are): bf16's 8-bit mantissa would
+    # round every partial sum.
     avg = {k: sum(w / total * s[k].float() for w, s in zip(weights, states)) for k in states[0]}
     out = pipes[0]
     out.net.load_state_dict({k: v.to(states[0][k].dtype) for k, v in avg.items()})
