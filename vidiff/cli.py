@@ -136,30 +136,34 @@ def _eval_task(pipe, args):
         print(f"results written to {args.output}")
 
 
-def cmd_export(args):
-    import torch
-
-    from .pipeline import VideoPipeline
-
+def _new_dir(args):
+    """The output directory of export, average and inflate: refused if it exists, unless --force."""
     out = Path(args.output)
     if out.exists() and not args.force:
         raise VidiffError(f"{out} exists; pass --force to replace it")
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
-    VideoPipeline.from_pretrained(args.model).save_pretrained(out, dtype=dtype)
+    return out
+
+
+def _dtype(name):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def cmd_export(args):
+    from .pipeline import VideoPipeline
+
+    out = _new_dir(args)
+    VideoPipeline.from_pretrained(args.model).save_pretrained(out, dtype=_dtype(args.dtype))
     size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
     print(f"{out} ({args.dtype}, {size:.1f} MB)")
 
 
 def cmd_average(args):
-    import torch
-
     from .training.average import average_models
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise VidiffError(f"{out} exists; pass --force to replace it")
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
-    average_models(args.models, args.weights).save_pretrained(out, dtype=dtype)
+    out = _new_dir(args)
+    average_models(args.models, args.weights).save_pretrained(out, dtype=_dtype(args.dtype))
     print(f"{out}: the average of {len(args.models)} models ({args.dtype})")
 
 
@@ -167,9 +171,7 @@ def cmd_inflate(args):
     from .models.inflate import inflate
     from .pipeline import VideoPipeline
 
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise VidiffError(f"{out} exists; pass --force to replace it")
+    out = _new_dir(args)
     pipe = VideoPipeline.from_pretrained(args.model)
     changes = {"conv3d_levels": args.conv3d_levels} if args.conv3d_levels else {}
     if args.stack_levels:

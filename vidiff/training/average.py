@@ -25,7 +25,9 @@ def average_models(paths, weights=None):
         raise VidiffError(f"{len(weights)} weights for {len(paths)} models")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise VidiffError(f"weights must be non-negative with a positive sum, got {weights}")
-    pipes = [VideoPipeline.from_pretrained(p) for p in paths]
+    first = VideoPipeline.from_pretrained(paths[0])
+    # The others lend only their weights: they share the first's text encoder rather than load their own.
+    pipes = [first] + [VideoPipeline.from_pretrained(p, text_encoder=first.text) for p in paths[1:]]
     arch = to_dict(pipes[0].net.cfg)
     for path, pipe in zip(paths[1:], pipes[1:]):
         if to_dict(pipe.net.cfg) != arch:
@@ -35,6 +37,5 @@ def average_models(paths, weights=None):
     # Sums in fp32 even where the files are bf16 (as shipped weights are): bf16's 8-bit mantissa would
     # round every partial sum.
     avg = {k: sum(w / total * s[k].float() for w, s in zip(weights, states)) for k in states[0]}
-    out = pipes[0]
-    out.net.load_state_dict({k: v.to(states[0][k].dtype) for k, v in avg.items()})
-    return out
+    first.net.load_state_dict({k: v.to(states[0][k].dtype) for k, v in avg.items()})
+    return first
