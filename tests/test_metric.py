@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from vidiff.data.shapes import COLOURS, DIRECTIONS, SHAPES, ShapesWorld, shape_mask
-from vidiff.eval.shapes_metric import FILL, classify_shape, detect_frame, direction_of, direction_offset, score_clip, summarise
+from vidiff.eval.shapes_metric import (FILL, classify_shape, detect_frame, direction_of, direction_offset, fit_centre,
+                                      score_clip, summarise)
 
 N = 40
 
@@ -222,6 +223,28 @@ def test_detect_frame():
     assert detect_frame(frame).extra_blobs == 1
     frame[10:19, 4:13] = (128, 128, 128)
     assert detect_frame(frame).colour is None
+
+
+@pytest.mark.parametrize("shape, worst, vs_box", [("circle", 0.3, 0.5), ("triangle", 0.5, 0.75), ("square", 0.71, 1.05)])
+def test_fitted_centres_are_nearer_the_truth_than_the_box(shape, worst, vs_box):
+    # True frames at random sub-pixel positions: the fitted centre is within `worst` px of the true one
+    # (a square's pixels pin it no closer than half a pixel per axis) and nearer on average than the box's.
+    world = ShapesWorld(seed=3)
+    box, fit = [], []
+    for i in range(6):
+        clip = world.clip(i, shape=shape)
+        for frame, true in zip(clip.video, clip.centres):
+            box.append(np.hypot(*(np.array(detect_frame(frame).centre) - true)))
+            fit.append(np.hypot(*(np.array(fit_centre(frame, shape)) - true)))
+    assert max(fit) <= worst
+    assert np.mean(fit) <= vs_box * np.mean(box)
+
+
+def test_fit_centre_of_an_empty_frame_and_a_misshapen_blob():
+    frame = np.zeros((32, 32, 3), np.uint8)
+    assert fit_centre(frame, "circle") is None
+    frame[10:12, 4:13] = COLOURS["red"]              # no shape: its box centre
+    assert fit_centre(frame, None) == (8.5, 11.0)
 
 
 def test_frame_wide_blob_has_a_finite_path_error():

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..data.captions import canonical
 from ..data.shapes import ShapesWorld, all_combinations
-from .shapes_metric import detect_frame, score_clip
+from .shapes_metric import detect_frame, fit_centre, score_clip
 
 TASKS = ("i2v", "extend", "long", "interp")
 EVAL_SEED = 10_000_019          # the evaluation stream of true clips
@@ -30,13 +30,14 @@ LONG_FRAMES = 128
 
 
 def centre_error(video, truth, frames, scale):
-    """Max distance (px at 32 px) between detected and true centres over `frames`; inf if one is missing."""
+    """Max distance (px at 32 px) between the object's centres, fitted below the pixel
+    (shapes_metric.fit_centre), and the true ones over `frames`; inf if one is missing."""
     errs = []
     for f in frames:
         d = detect_frame(video[f], scale)
         if not d.found:
             return float("inf")
-        errs.append(np.hypot(*(np.asarray(d.centre) - truth[f])))
+        errs.append(np.hypot(*(np.asarray(fit_centre(video[f], d.shape)) - truth[f])))
     return float(max(errs)) / scale
 
 
