@@ -57,6 +57,20 @@ def test_half_masks_give_exactly_the_first_half_to_the_same_clips():
     assert not torch.equal(m, old)
 
 
+def test_stride4_masks_give_exactly_every_fourth_frame_and_leave_half_masks_alone():
+    g = lambda: torch.Generator().manual_seed(1)
+    m = sample_frame_mask(4000, 16, 0.5, g(), half=0.6, stride4=0.3)
+    every4 = torch.zeros(16)
+    every4[::4] = 1
+    share = (m == every4).all(1).float().mean()
+    assert abs(share - 0.5 * 0.3) < 0.03                                 # (plus a rare stride draw)
+    before = sample_frame_mask(4000, 16, 0.5, g(), half=0.6)            # the same draws without stride4
+    assert torch.equal(m.any(1), before.any(1))                          # the same clips get frames
+    assert torch.equal(sample_frame_mask(4000, 16, 0.5, g(), half=0.6, stride4=0.0), before)
+    first_half = lambda x: ((x[:, :8] == 1).all(1) & (x[:, 8:] == 0).all(1)).float().mean()
+    assert abs(first_half(m) - first_half(before)) < 0.01                # half masks keep their share
+
+
 TINY_NET = dict(channels=[16, 32], attention_levels=[1], emb_dim=32, head_dim=8)
 
 
@@ -213,3 +227,8 @@ def test_a_half_share_without_known_frames_is_refused(tmp_path):
     run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_half=0.5"])
     with pytest.raises(ConfigError, match="data.known_half"):
         train(run)
+    run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_frames=0.5",
+                             "data.known_half=0.6", "data.known_stride4=0.6"])
+    with pytest.raises(ConfigError, match="at most 1 together"):
+        train(run)
+    assert not any(tmp_path.iterdir())                                  # refused before anything is written

@@ -120,9 +120,13 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                           f"= {ctx.world} x {accum}")
     if cfg.data.known_frames > 0 and not cfg.model.frame_conditioning:
         raise ConfigError("data.known_frames needs model.frame_conditioning = true")
-    if not 0 <= cfg.data.known_half <= 1 or (cfg.data.known_half > 0 and cfg.data.known_frames == 0):
-        raise ConfigError("data.known_half is a share (0-1) of the clips with known frames: "
-                          "it needs data.known_frames > 0")
+    for name in ("known_half", "known_stride4"):
+        share = getattr(cfg.data, name)
+        if not 0 <= share <= 1 or (share > 0 and cfg.data.known_frames == 0):
+            raise ConfigError(f"data.{name} is a share (0-1) of the clips with known frames: "
+                              "it needs data.known_frames > 0")
+    if cfg.data.known_half + cfg.data.known_stride4 > 1:
+        raise ConfigError("data.known_half + data.known_stride4 are shares of the same clips: at most 1 together")
     if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
         raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
                           "the frame slots of the stacked-frame layers")
@@ -217,7 +221,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                          generator=g)
         noise_all = video_noise((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size),
                                 cfg.diffusion.shared_noise, generator=g)
-        known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g, cfg.data.known_half) \
+        known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g, cfg.data.known_half,
+                                      cfg.data.known_stride4) \
             if cfg.model.frame_conditioning and not image_step else None
         # Self-conditioning: half the clips get the network's own guess (Chen et al. 2022); drawn
         # last, so a run without it draws what it drew before.
