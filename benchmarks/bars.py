@@ -59,7 +59,8 @@ def table(folder, name):
                   for f in files]
         right, clips = sum(r for r, _ in counts), sum(c for _, c in counts)
         share = right / max(clips, 1)
-        rows.append(f"{figure:<40} {share:6.1%} of {clips:<3} {bar:5.0%}  {'yes' if share >= bar else 'no'}")
+        met = "-" if not clips else "yes" if share >= bar else "no"
+        rows.append(f"{figure:<40} {share:6.1%} of {clips:<3} {bar:5.0%}  {met}")
     long = json.loads((folder / f"eval_{name}_long_8clips.json").read_text())["summary"]
     rows.append(f"128 frames: seam jump mean {long['seam_jump_mean']:.2f} px, max {long['seam_jump_max']:.2f} px")
     return rows
