@@ -52,16 +52,20 @@ def right_and_clips(summary, field):
     return round(summary[key] * summary["clips"]), summary["clips"]
 
 
+def result_path(folder, name, suffix):
+    return folder / f"eval_{name}_{suffix}.json"
+
+
 def table(folder, name):
+    summaries = {s: json.loads(result_path(folder, name, s).read_text())["summary"] for s in EVALS}
     rows = [f"{'figure':<40} {'right':>13} {'bar':>5}  met"]
     for figure, files, field, bar in BARS:
-        counts = [right_and_clips(json.loads((folder / f"eval_{name}_{f}.json").read_text())["summary"], field)
-                  for f in files]
+        counts = [right_and_clips(summaries[f], field) for f in files]
         right, clips = sum(r for r, _ in counts), sum(c for _, c in counts)
         share = right / max(clips, 1)
         met = "-" if not clips else "yes" if share >= bar else "no"
         rows.append(f"{figure:<40} {share:6.1%} of {clips:<3} {bar:5.0%}  {met}")
-    long = json.loads((folder / f"eval_{name}_long_8clips.json").read_text())["summary"]
+    long = summaries["long_8clips"]
     rows.append(f"128 frames: seam jump mean {long['seam_jump_mean']:.2f} px, max {long['seam_jump_max']:.2f} px")
     return rows
 
@@ -74,7 +78,7 @@ def main():
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bars-")) if args.quick else RESULTS
     for suffix, extra in EVALS.items():
-        out = folder / f"eval_{args.name}_{suffix}.json"
+        out = result_path(folder, args.name, suffix)
         if out.exists():
             print(f"{out}: already there, read as it is")
             continue
