@@ -82,8 +82,12 @@ def main():
         if out.exists():
             print(f"{out}: already there, read as it is")
             continue
-        vidiff(["eval", "--model", args.model, *extra, *(["--limit", "2"] if args.quick else []), "-o", str(out)])
-    rows = [f"model: {args.model}" + (" (--quick: 2 clips per figure)" if args.quick else ""), *table(folder, args.name)]
+        quick = ["--limit", "2"] if args.quick else []
+        code = vidiff(["eval", "--model", args.model, *extra, *quick, "-o", str(out)])
+        if code:                         # vidiff printed why (a bad model folder, say): stop there
+            raise SystemExit(code)
+    rows = [f"model: {args.model}" + (" (--quick: 2 clips per figure)" if args.quick else ""),
+            *table(folder, args.name)]
     print("\n".join(rows))
     if not args.quick:
         append_results("bars.txt", rows)
