@@ -13,10 +13,19 @@ import sys
 
 import vidiff.pipeline as pipeline
 from vidiff.cli import main
+from vidiff.errors import VidiffError
+
+
+def planner(given, plan=pipeline.plan_windows):
+    def plan_windows(known, window, overlap=None):
+        if not 0 < given < window:       # a window with no new frame would never finish the clip
+            raise VidiffError(f"the overlap must be 1 to {window - 1} frames for this model, got {given}")
+        return plan(known, window, given)
+    return plan_windows
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or not sys.argv[1].isdigit():
         sys.exit(__doc__)
-    given, plan = int(sys.argv[1]), pipeline.plan_windows
-    pipeline.plan_windows = lambda known, window, overlap=None: plan(known, window, given)
+    pipeline.plan_windows = planner(int(sys.argv[1]))
     sys.exit(main(["eval", *sys.argv[2:]]))
