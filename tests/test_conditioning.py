@@ -232,3 +232,25 @@ def test_a_half_share_without_known_frames_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="at most 1 together"):
         train(run)
     assert not any(tmp_path.iterdir())                                  # refused before anything is written
+
+
+@pytest.mark.parametrize("known_loss", [True, False])
+def test_data_known_loss_false_leaves_the_given_frames_out_of_the_loss(tmp_path, monkeypatch, known_loss):
+    from vidiff.diffusion.denoiser import Denoiser
+
+    seen, loss = [], Denoiser.loss
+
+    def spy(self, x0, t, noise=None, self_cond=None, frame_weight=None, **cond):
+        seen.append((frame_weight, cond.get("frame_mask")))
+        return loss(self, x0, t, noise, self_cond, frame_weight, **cond)
+
+    monkeypatch.setattr(Denoiser, "loss", spy)
+    train(tiny_config(tmp_path, "model.frame_conditioning=true", "data.known_frames=1.0", "data.known_half=1.0",
+                      f"data.known_loss={str(known_loss).lower()}", "optim.steps=2", "save_every=2"), progress=False)
+    assert seen
+    for weight, mask in seen:
+        assert mask is not None and mask.sum() > 0                      # every clip shows its first half
+        if known_loss:
+            assert weight is None
+        else:
+            torch.testing.assert_close(weight, 1 - mask)

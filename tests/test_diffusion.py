@@ -257,6 +257,25 @@ def test_denoiser_loss(objective, kind, gamma):
         torch.testing.assert_close(loss, delta.pow(2).flatten(1).mean(1), rtol=1e-5, atol=0)
 
 
+def test_denoiser_loss_frame_weight_counts_only_weighted_frames():
+    schedule, net = Schedule("cosine", 2.0), StubNet()
+    x0, noise, t, alpha, sigma, x_t = _problem(schedule)
+    denoiser = Denoiser(net, schedule, "v", min_snr_gamma=None)
+    exact = _target("v", x0.double(), noise.double(), alpha, sigma).float()
+    given = torch.tensor([1.0, 0.0, 0.0]).expand(6, 3)                     # frame 0 given
+    delta = torch.zeros_like(exact)
+    delta[:, :, 0] = 1.0                                                # wrong only on the given frame
+    net.out = exact + delta
+    torch.testing.assert_close(denoiser.loss(x0, t, noise, frame_weight=1 - given), torch.zeros(6),
+                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(denoiser.loss(x0, t, noise), torch.full((6,), 1 / 3), rtol=1e-5, atol=0)
+    delta[:, :, 0], delta[:, :, 2] = 0.0, 0.5                           # wrong on one of two frames made
+    net.out = exact + delta
+    torch.testing.assert_close(denoiser.loss(x0, t, noise, frame_weight=1 - given), torch.full((6,), 0.25 / 2),
+                               rtol=1e-5, atol=0)
+    torch.testing.assert_close(denoiser.loss(x0, t, noise, frame_weight=torch.ones(6, 3)), denoiser.loss(x0, t, noise))
+
+
 @pytest.mark.parametrize("objective,kind", PAIRS)
 def test_min_snr_weight_is_on_x0_error(objective, kind):
     """weight * target MSE == min(SNR, gamma) * x0 MSE for any error of the network."""

@@ -41,6 +41,7 @@ class DataConfig:
     known_frames: float = 0.0             # fraction of clips shown some frames as given (model.frame_conditioning)
     known_half: float = 0.0               # of those, the share given exactly the first half (data/masks.py)
     known_stride4: float = 0.0            # and the share given exactly every 4th frame (x4 interpolation)
+    known_loss: bool = True               # False: given frames leave the loss, only frames to make count (FDM)
     num_clips: int = 0                    # > 0: only this many distinct shapes-world clips (data efficiency)
     wording: Literal["train", "wide"] = "train"   # shapes-world caption vocabulary (data/captions.py)
     # Real videos instead of the shapes world: every .mp4 .webm .mkv .mov .avi .gif under a folder.

@@ -74,8 +74,12 @@ class Denoiser(nn.Module):
             return x0_from_flow(x, out, sigma)
         return out
 
-    def loss(self, x0, t, noise=None, self_cond=None, **cond):
+    def loss(self, x0, t, noise=None, self_cond=None, frame_weight=None, **cond):
         """Per-sample weighted MSE between the network output and its target, shape (B,).
+
+        frame_weight: (B, F), each frame's share of its clip's loss, e.g. 1 - frame_mask to count
+        only the frames the model must make, not the given ones it can copy (Harvey et al. 2022,
+        FDM); a clip's loss is the weighted mean over frames. None: every frame alike.
 
         self_cond: (B,) bool, the clips that get the network's own x0 guess (made from the same
         x_t without gradient) as input, as at sampling; the others get zeros (Chen et al. 2022,
@@ -93,7 +97,12 @@ class Denoiser(nn.Module):
                     guess[i] = self.forward(x_t[i], t[i], **{k: v[i] for k, v in cond.items()}, self_cond=guess[i])
             cond = {**cond, "self_cond": guess}
         out = self.net(x_t, t.float(), **cond).float()
-        mse = (out - target).pow(2).flatten(1).mean(1)
+        err = (out - target).pow(2)                                     # (B, C, F, H, W)
+        if frame_weight is None:
+            mse = err.flatten(1).mean(1)
+        else:
+            w = frame_weight.to(err)[:, None, :, None, None].expand_as(err)
+            mse = (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp(min=1e-8)
         if self.min_snr_gamma is None:
             return mse
         snr = (alpha / sigma).pow(2).flatten()

@@ -245,7 +245,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                 loss = denoiser.loss(x0[s].to(ctx.device), t_all[lo:lo + b][s].to(ctx.device),
                                      noise_all[lo:lo + b][s].to(ctx.device),
                                      self_cond=None if self_cond_all is None else self_cond_all[lo:lo + b][s],
-                                     **cond).mean() / accum
+                                     frame_weight=None if known_all is None or cfg.data.known_loss
+                                     else 1 - cond["frame_mask"], **cond).mean() / accum
                 loss.backward()
             loss_sum += loss.item()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
