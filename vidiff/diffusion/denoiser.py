@@ -97,12 +97,12 @@ class Denoiser(nn.Module):
                     guess[i] = self.forward(x_t[i], t[i], **{k: v[i] for k, v in cond.items()}, self_cond=guess[i])
             cond = {**cond, "self_cond": guess}
         out = self.net(x_t, t.float(), **cond).float()
-        err = (out - target).pow(2)                                     # (B, C, F, H, W)
         if frame_weight is None:
-            mse = err.flatten(1).mean(1)
+            mse = (out - target).pow(2).flatten(1).mean(1)
         else:
-            w = frame_weight.to(err)[:, None, :, None, None].expand_as(err)
-            mse = (err * w).flatten(1).sum(1) / w.flatten(1).sum(1).clamp(min=1e-8)
+            per_frame = (out - target).pow(2).mean((1, 3, 4))           # (B, F)
+            w = frame_weight.to(per_frame)
+            mse = (per_frame * w).sum(1) / w.sum(1).clamp(min=1e-8)
         if self.min_snr_gamma is None:
             return mse
         snr = (alpha / sigma).pow(2).flatten()
