@@ -21,20 +21,10 @@ from tqdm.auto import tqdm
 
 from vidiff.data.captions import canonical
 from vidiff.data.shapes import ShapesWorld
-from vidiff.eval.shapes_metric import detect_frame, fit_centre
-from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, task_items
+from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, centre_errors, task_items
 from vidiff.pipeline import VideoPipeline
 
 from _results import append_results
-
-
-def centres(video, frames):
-    """Fitted (x, y) centres of `frames`, nan where no object is found."""
-    out = []
-    for f in frames:
-        d = detect_frame(video[f])
-        out.append(fit_centre(video[f], d.shape) if d.found else (np.nan, np.nan))
-    return np.array(out, dtype=float)
 
 
 def main():
@@ -50,11 +40,10 @@ def main():
         clip = world.clip(index, colour=colour, shape=shape, direction=direction)
         g = torch.Generator().manual_seed(index)                 # run_task's seed for seed 0
         video = pipe.extend(clip.video[:half], canonical(colour, shape, direction), T - half, generator=g)[0]
-        new = range(half, T)
-        errs.append(np.hypot(*(centres(video, new) - clip.centres[half:]).T))          # (T - half,)
+        errs.append(centre_errors(video, clip.centres, range(half, T), pipe.size / 32))   # (T - half,)
         steps = np.diff(clip.centres[half - 1:], axis=0)
         bounce.append(not (np.sign(steps) == np.sign(steps[0])).all())
-    e = np.nan_to_num(np.array(errs), nan=np.inf)                 # (N, T - half); no object = a miss
+    e = np.array(errs)                                            # (N, T - half); no object: inf, a miss
     right, bounce = (e <= EXTEND_TOL).all(1), np.array(bounce)
     lines = [f"model: {args.model or 'default'}; {len(e)} continuations (first {half} frames given), "
              f"right {right.mean():.1%}"]

@@ -29,16 +29,20 @@ EXTEND_TOL, INTERP_TOL = 1.5, 1.0   # px at 32 px
 LONG_FRAMES = 128
 
 
-def centre_error(video, truth, frames, scale):
-    """Max distance (px at 32 px) between the object's centres, fitted below the pixel
-    (shapes_metric.fit_centre), and the true ones over `frames`; inf if one is missing."""
+def centre_errors(video, truth, frames, scale):
+    """Distance (px at 32 px) between the object's centre, fitted below the pixel
+    (shapes_metric.fit_centre), and the true one, for each of `frames`; inf where it is missing."""
     errs = []
     for f in frames:
         d = detect_frame(video[f], scale)
-        if not d.found:
-            return float("inf")
-        errs.append(np.hypot(*(np.asarray(fit_centre(video[f], d.shape)) - truth[f])))
-    return float(max(errs)) / scale
+        errs.append(np.hypot(*(np.asarray(fit_centre(video[f], d.shape)) - truth[f])) / scale if d.found
+                    else np.inf)
+    return np.array(errs)
+
+
+def centre_error(video, truth, frames, scale):
+    """The largest of centre_errors over `frames`: the task's error for one clip."""
+    return float(centre_errors(video, truth, frames, scale).max())
 
 
 def seam_jump(video, seams, scale):
