@@ -220,7 +220,7 @@ def test_a_text_only_model_refuses_frames_clearly(tmp_path):
         pipe("x", image=clip(1)[0])
 
 
-def test_a_half_share_without_known_frames_is_refused(tmp_path):
+def test_mask_settings_without_known_frames_are_refused(tmp_path):
     from vidiff.config import ConfigError, load_config
     from vidiff.training.loop import train
 
@@ -230,6 +230,9 @@ def test_a_half_share_without_known_frames_is_refused(tmp_path):
     run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_frames=0.5",
                              "data.known_half=0.6", "data.known_stride4=0.6"])
     with pytest.raises(ConfigError, match="at most 1 together"):
+        train(run)
+    run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_loss=false"])
+    with pytest.raises(ConfigError, match="data.known_loss"):
         train(run)
     assert not any(tmp_path.iterdir())                                  # refused before anything is written
 

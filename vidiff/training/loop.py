@@ -127,6 +127,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                               "it needs data.known_frames > 0")
     if cfg.data.known_half + cfg.data.known_stride4 > 1:
         raise ConfigError("data.known_half + data.known_stride4 are shares of the same clips: at most 1 together")
+    if not cfg.data.known_loss and cfg.data.known_frames == 0:
+        raise ConfigError("data.known_loss = false leaves given frames out of the loss: "
+                          "it needs data.known_frames > 0")
     if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
         raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
                           "the frame slots of the stacked-frame layers")
