@@ -128,6 +128,18 @@ def test_image_to_video_keeps_the_picture_as_frame_0(pipe):
     assert np.array_equal(video[0, 0], image) and np.array_equal(image, before)
 
 
+def test_a_sampler_function_stands_in_for_a_sampler_name(pipe):
+    import functools
+    from vidiff.diffusion.samplers import sample_ddim
+    by_name = pipe("a red circle", num_inference_steps=3, sampler="ddpm", generator=g())
+    as_function = pipe("a red circle", num_inference_steps=3, sampler=functools.partial(sample_ddim, eta=1.0),
+                       generator=g())
+    assert np.array_equal(by_name, as_function)                       # DDPM is DDIM at eta = 1
+    more_noise = pipe("a red circle", num_inference_steps=3, sampler=functools.partial(sample_ddim, eta=1.3),
+                      generator=g())
+    assert not np.array_equal(by_name, more_noise)
+
+
 def test_extend_interpolate_and_long_videos_keep_the_given_frames(pipe):
     given = clip(3)
     video = pipe.extend(given, "a red circle moving right", 6, num_inference_steps=2, generator=g())

@@ -371,6 +371,25 @@ def test_ddpm_is_ddim_eta_1():
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_ddim_eta_above_1_caps_the_fresh_noise_at_sigma_next():
+    schedule, ts = Schedule("cosine"), sampling_times(10)
+    x = start_noise(schedule, ts)[:100]
+    denoise = gaussian_denoiser(schedule)
+    # With every step's noise at its cap, each step is x_next = alpha_next D(x, t) + sigma_next z.
+    out = sample_ddim(denoise, x, ts, schedule, eta=1e6, generator=torch.Generator().manual_seed(5))
+    g, ref = torch.Generator().manual_seed(5), x
+    alphas, sigmas = schedule.alpha_sigma(ts)
+    for i in range(len(ts) - 1):
+        ref = alphas[i + 1] * denoise(ref, ts[i].expand(len(ref)))
+        if sigmas[i + 1] > 0:
+            ref = ref + sigmas[i + 1] * torch.randn(ref.shape, generator=g).to(ref.dtype)
+    torch.testing.assert_close(out, ref)
+    # Between 1 and the cap, more noise than DDPM's: the output differs from eta = 1's.
+    ddpm = sample_ddim(denoise, x, ts, schedule, eta=1.0, generator=torch.Generator().manual_seed(5))
+    assert not torch.allclose(sample_ddim(denoise, x, ts, schedule, eta=1.3,
+                                          generator=torch.Generator().manual_seed(5)), ddpm)
+
+
 def test_dpmpp_2m_sde_first_step_is_ddpm():
     """Before a second denoiser call there is no correction term: one step is DDPM's ancestral step."""
     schedule, ts = Schedule("cosine", 2.0), sampling_times(10)[:2]

@@ -140,7 +140,8 @@ class VideoPipeline:
         frame_scale = d.frame_guidance if frame_guidance is None else frame_guidance
         if d.time_power <= 0:
             raise VidiffError(f"sample.time_power must be positive, got {d.time_power}")
-        return steps, scale, min_t, get_sampler(sampler or d.sampler), frame_scale
+        sample_fn = sampler if callable(sampler) else get_sampler(sampler or d.sampler)
+        return steps, scale, min_t, sample_fn, frame_scale
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -162,6 +163,8 @@ class VideoPipeline:
         1, ending at 0.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
         `frame_guidance`: the guidance scale on given frames (`image`, earlier windows); 1 for none.
+        `sampler`: a name from diffusion.samplers.SAMPLERS, or a function of the same signature
+        (`functools.partial(sample_ddim, eta=0.5)`).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]

@@ -19,7 +19,10 @@ def _steps(ts, progress):
 def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, progress=False, noise=None):
     """DDIM (Song et al. 2021, eq. 12); eta = 0 is deterministic, eta = 1 is ancestral DDPM.
 
-    noise(shape, generator=...): the fresh noise of ancestral steps (default standard normal).
+    eta > 1 adds more fresh noise than the posterior's, at most all of x_next's (c = sigma_next:
+    x_next = alpha_next x0 + sigma_next z, the guess noised afresh as a consistency model's
+    multistep sampler does). noise(shape, generator=...): the fresh noise of ancestral steps
+    (default standard normal).
     """
     noise = noise or (lambda shape, generator=None: torch.randn(shape, generator=generator))
     alphas, sigmas = schedule.alpha_sigma(ts)
@@ -29,6 +32,7 @@ def sample_ddim(denoise, x, ts, schedule: Schedule, eta=0.0, generator=None, pro
         eps = (x - a * x0) / s
         # Std of the posterior q(x_next | x_t, x0), scaled by eta (DDIM eq. 16, general alpha/sigma).
         c = eta * (s_next / s) * (s**2 - (a / a_next) ** 2 * s_next**2).clamp_min(0).sqrt()
+        c = c.clamp(max=s_next)                             # only reached with eta > 1
         x = a_next * x0 + (s_next**2 - c**2).clamp_min(0).sqrt() * eps
         if c > 0:
             x = x + c * noise(x.shape, generator=generator).to(x.dtype)
