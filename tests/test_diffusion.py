@@ -384,10 +384,11 @@ def test_ddim_eta_above_1_caps_the_fresh_noise_at_sigma_next():
         if sigmas[i + 1] > 0:
             ref = ref + sigmas[i + 1] * torch.randn(ref.shape, generator=g).to(ref.dtype)
     torch.testing.assert_close(out, ref)
-    # Between 1 and the cap, more noise than DDPM's: the output differs from eta = 1's.
-    ddpm = sample_ddim(denoise, x, ts, schedule, eta=1.0, generator=torch.Generator().manual_seed(5))
-    assert not torch.allclose(sample_ddim(denoise, x, ts, schedule, eta=1.3,
-                                          generator=torch.Generator().manual_seed(5)), ddpm)
+    # With the exact denoiser, eta 1.3 samples the data as DDPM does (test_ddpm's tolerances). At the
+    # cap nothing of x_t but its denoised mean survives a step, and the spread shrinks (-0.15 here).
+    mean_err, std_err = run(sample_ddim, "cosine", 200, eta=1.3, generator=torch.Generator().manual_seed(1))
+    assert abs(mean_err) < 0.015 and abs(std_err) < 0.02
+    assert run(sample_ddim, "cosine", 200, eta=1e6, generator=torch.Generator().manual_seed(1))[1] < -0.1
 
 
 def test_dpmpp_2m_sde_first_step_is_ddpm():
