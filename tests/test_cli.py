@@ -35,6 +35,8 @@ def test_every_subcommand_explains_itself(command):
     (["generate", "x", "-o", "a.gif", "--sampler", "euler"], "use them with the flow schedule"),
     (["generate", "x", "-o", "a.gif", "--guidance-min-t", "2"], "guidance_min_t is a diffusion time in [0, 1]"),
     (["generate", "x", "-o", "a.gif", "--time-power", "0"], "--time-power must be positive"),
+    (["generate", "x", "-o", "a.gif", "--eta", "1.3", "--sampler", "ddim"], "--eta is the ddpm sampler's"),
+    (["generate", "x", "-o", "a.gif", "--eta", "-1"], "at least 0"),
     (["train", "no/such/config.toml"], "config file not found"),
     (["train", CONFIG, "optim.lr=fast"], "optim.lr must be a number"),
 ])

@@ -138,6 +138,12 @@ def test_a_sampler_function_stands_in_for_a_sampler_name(pipe):
     more_noise = pipe("a red circle", num_inference_steps=3, sampler=functools.partial(sample_ddim, eta=1.3),
                       generator=g())
     assert not np.array_equal(by_name, more_noise)
+    # sample.eta (vidiff --eta) is that function for the ddpm sampler.
+    pipe.sample_defaults.eta = 1.3
+    try:
+        assert np.array_equal(pipe("a red circle", num_inference_steps=3, sampler="ddpm", generator=g()), more_noise)
+    finally:
+        pipe.sample_defaults.eta = 1.0
 
 
 def test_extend_interpolate_and_long_videos_keep_the_given_frames(pipe):

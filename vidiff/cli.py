@@ -25,14 +25,22 @@ def cmd_train(args):
     print(f"model written to {Path(cfg.out_dir) / 'model'}")
 
 
-def _load_pipeline(model, time_power=None):
+def _load_pipeline(args):
     from .pipeline import VideoPipeline
 
-    pipe = VideoPipeline.from_pretrained(model)
-    if time_power is not None:
-        if time_power <= 0:
-            raise VidiffError(f"--time-power must be positive, got {time_power}")
-        pipe.sample_defaults.time_power = time_power
+    if args.time_power is not None and args.time_power <= 0:
+        raise VidiffError(f"--time-power must be positive, got {args.time_power}")
+    if args.eta is not None and (args.eta < 0 or args.sampler not in (None, "ddpm")):
+        raise VidiffError(f"--eta is the ddpm sampler's fresh noise, at least 0: got {args.eta} "
+                          f"with --sampler {args.sampler or 'the model default'}")
+    pipe = VideoPipeline.from_pretrained(args.model)
+    if args.time_power is not None:
+        pipe.sample_defaults.time_power = args.time_power
+    if args.eta is not None:
+        if pipe.sample_defaults.sampler != "ddpm" and args.sampler is None:
+            raise VidiffError(f"--eta is the ddpm sampler's fresh noise; this model samples with "
+                              f"{pipe.sample_defaults.sampler}: add --sampler ddpm")
+        pipe.sample_defaults.eta = args.eta
     return pipe
 
 
@@ -74,7 +82,7 @@ def cmd_generate(args):
 
     paths = _output_paths(args.output, args.num, args.force)     # fail before the slow part
     image = load_image(args.image) if args.image else None
-    pipe = _load_pipeline(args.model, args.time_power)
+    pipe = _load_pipeline(args)
     size = args.size or pipe.size
     video = pipe(args.prompt, num_frames=args.frames, height=None if image is not None else size,
                  width=None if image is not None else size, num_videos_per_prompt=args.num, image=image,
@@ -87,7 +95,7 @@ def cmd_extend(args):
 
     paths = _output_paths(args.output, 1, args.force)
     video = load_video(args.input)
-    pipe = _load_pipeline(args.model, args.time_power)
+    pipe = _load_pipeline(args)
     _write(pipe.extend(video, args.prompt, args.frames, **_sampling(args)), paths, args)
 
 
@@ -96,14 +104,14 @@ def cmd_interpolate(args):
 
     paths = _output_paths(args.output, 1, args.force)
     video = load_video(args.input)
-    pipe = _load_pipeline(args.model, args.time_power)
+    pipe = _load_pipeline(args)
     _write(pipe.interpolate(video, args.prompt, args.factor, **_sampling(args)), paths, args)
 
 
 def cmd_eval(args):
     from .eval.evaluate import eval_prompts, evaluate, format_table, write_results
 
-    pipe = _load_pipeline(args.model, args.time_power)
+    pipe = _load_pipeline(args)
     if args.task != "text":
         return _eval_task(pipe, args)
     items = eval_prompts(args.phrasing, args.seeds, seed=args.seed)
@@ -222,6 +230,9 @@ def _sampling_options(p, frames=True):
     p.add_argument("--time-power", type=float, default=None,
                    help="time grid t_i = (i / steps)^P: 1 spaces the steps evenly, < 1 puts more of them at "
                         "high noise (default: the model's)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="ddpm only: fresh noise each step adds, times the posterior's; 1 = DDPM, > 1 more, "
+                        "at most all of it (default: the model's, 1)")
 
 
 def build_parser():

@@ -86,6 +86,7 @@ class SampleConfig:
     guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
     frame_guidance: float = 1.0           # guidance on given frames (image-to-video, extend, ...); 1 = none
     time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
+    eta: float = 1.0                      # ddpm's fresh noise per step, times the posterior's (capped at all)
 
 
 @dataclass

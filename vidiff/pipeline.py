@@ -24,7 +24,7 @@ from .data.sources import holdout as held_out
 from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser, cfg_frames_denoiser
 from .diffusion.noise import video_noise
-from .diffusion.samplers import get_sampler
+from .diffusion.samplers import get_sampler, sample_ddim
 from .diffusion.schedules import Schedule, sampling_times
 from .diffusion.self_condition import SelfCondition
 from .errors import VidiffError
@@ -140,7 +140,12 @@ class VideoPipeline:
         frame_scale = d.frame_guidance if frame_guidance is None else frame_guidance
         if d.time_power <= 0:
             raise VidiffError(f"sample.time_power must be positive, got {d.time_power}")
-        sample_fn = sampler if callable(sampler) else get_sampler(sampler or d.sampler)
+        if d.eta < 0:
+            raise VidiffError(f"sample.eta must be at least 0, got {d.eta}")
+        name = sampler or d.sampler
+        sample_fn = sampler if callable(sampler) else get_sampler(name)
+        if name == "ddpm" and d.eta != 1:                 # DDPM is DDIM at eta = 1
+            sample_fn = partial(sample_ddim, eta=d.eta)
         return steps, scale, min_t, sample_fn, frame_scale
 
     def _text(self, prompts):
