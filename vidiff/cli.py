@@ -30,9 +30,10 @@ def _load_pipeline(args):
 
     if args.time_power is not None and args.time_power <= 0:
         raise VidiffError(f"--time-power must be positive, got {args.time_power}")
-    if args.eta is not None and (args.eta < 0 or args.sampler not in (None, "ddpm")):
-        raise VidiffError(f"--eta is the ddpm sampler's fresh noise, at least 0: got {args.eta} "
-                          f"with --sampler {args.sampler or 'the model default'}")
+    if args.eta is not None and args.eta < 0:
+        raise VidiffError(f"--eta must be at least 0, got {args.eta}")
+    if args.eta is not None and args.sampler not in (None, "ddpm"):
+        raise VidiffError(f"--eta is the ddpm sampler's fresh noise; it does not apply to --sampler {args.sampler}")
     pipe = VideoPipeline.from_pretrained(args.model)
     if args.time_power is not None:
         pipe.sample_defaults.time_power = args.time_power
