@@ -112,7 +112,7 @@ def steps_curve(args):
     points = []
     for n in args.steps:
         points.append({"sampling_steps": n, "sampler": args.sampler or pipe.sample_defaults.sampler,
-                       "guidance_min_t": _min_t(args, pipe),
+                       "eta": pipe.sample_defaults.eta, "guidance_min_t": _min_t(args, pipe),
                        **score(pipe, args.limit, steps=n, sampler=args.sampler, guidance_min_t=args.guidance_min_t)})
         print(json.dumps(points[-1]))
     return points, "sampling_steps", "sampling steps"

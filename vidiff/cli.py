@@ -233,7 +233,7 @@ def _sampling_options(p, frames=True):
                         "high noise (default: the model's)")
     p.add_argument("--eta", type=float, default=None,
                    help="ddpm only: fresh noise each step adds, times the posterior's; 1 = DDPM, > 1 more, "
-                        "at most all of it (default: the model's, 1)")
+                        "at most all of it (default: the model's; the shipped model uses 1.3)")
 
 
 def build_parser():
