@@ -12,8 +12,9 @@ Output appended to benchmarks/results/paired.txt.
 import argparse
 import json
 from math import comb
+from pathlib import Path
 
-from _results import append_results
+from _results import RESULTS, append_results
 
 
 def mcnemar(lost, gained):
@@ -22,6 +23,12 @@ def mcnemar(lost, gained):
     if n == 0:
         return 1.0
     return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def shown(path):
+    """A result's name as paired.txt lists it: relative to benchmarks/results when it is in there."""
+    p = Path(path).resolve()
+    return str(p.relative_to(RESULTS.resolve())) if p.is_relative_to(RESULTS.resolve()) else path
 
 
 def main():
@@ -42,7 +49,7 @@ def main():
     lost = sum(x and not y for x, y in zip(a, b))
     gained = sum(y and not x for x, y in zip(a, b))
     n = len(a)
-    lines = [f"A = {args.a}", f"B = {args.b}",
+    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}",
              f"{args.what}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
              f"B {sum(b)}/{n} ({100 * sum(b) / n:.1f}%); "
              f"B lost {lost}, gained {gained}; McNemar exact p = {mcnemar(lost, gained):.3f}"]
