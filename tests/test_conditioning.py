@@ -181,6 +181,30 @@ def test_frame_guidance_adds_a_pass_without_the_frames(pipe, monkeypatch):
     assert [n for n, _ in calls] == [2, 2, 2]
 
 
+def test_guidance_with_frames_guides_the_windows_that_have_given_frames(pipe, monkeypatch):
+    """sample.guidance_with_frames sets the prompt guidance of every window with given frames
+    (image-to-video, a long video's later windows); windows without any keep `guidance`."""
+    import vidiff.pipeline as P
+
+    scales, real = [], P.cfg_denoiser
+
+    def spy(denoiser, cond, uncond, scale, min_t=0.0):
+        scales.append((scale, bool(cond["frame_mask"].any())))
+        return real(denoiser, cond, uncond, scale, min_t)
+
+    monkeypatch.setattr(P, "cfg_denoiser", spy)
+    monkeypatch.setattr(pipe.sample_defaults, "frame_guidance", 1.0)
+    pipe("a red circle", num_frames=pipe.frames * 3 // 2, num_inference_steps=2, guidance_scale=4.0, generator=g())
+    assert scales == [(4.0, False), (4.0, True)]                       # not set: `guidance` everywhere
+    scales.clear()
+    monkeypatch.setattr(pipe.sample_defaults, "guidance_with_frames", 1.5)
+    pipe("a red circle", num_frames=pipe.frames * 3 // 2, num_inference_steps=2, guidance_scale=4.0, generator=g())
+    assert scales == [(4.0, False), (1.5, True)]
+    scales.clear()
+    pipe("a red circle", image=clip(1)[0], num_inference_steps=2, generator=g())
+    assert scales == [(1.5, True)]
+
+
 def test_bad_inputs_are_clear_errors(pipe):
     with pytest.raises(VidiffError, match="at least 2 frames"):
         pipe.interpolate(clip(1))

@@ -51,6 +51,15 @@ def test_overrides_apply_with_types():
     assert cfg.optim.batch_size == 8                               # untouched file value survives
 
 
+def test_an_optional_number_takes_a_number_or_null():
+    """`float | None` fields (sample.guidance_with_frames): a number is coerced, null (JSON) stays None."""
+    assert load_config(SHAPES_S, ["sample.guidance_with_frames=2"]).sample.guidance_with_frames == 2.0
+    assert from_dict(SampleConfig, {"guidance_with_frames": None}).guidance_with_frames is None
+    assert to_dict(SampleConfig())["guidance_with_frames"] is None
+    with pytest.raises(ConfigError, match="sample.guidance_with_frames must be a number"):
+        load_config(SHAPES_S, ["sample.guidance_with_frames=high"])
+
+
 @pytest.mark.parametrize("text,keys,value", [
     ("optim.lr=3e-4", ["optim", "lr"], 3e-4), ("out_dir=runs/x", ["out_dir"], "runs/x"),
     ("sample.sampler=ddim", ["sample", "sampler"], "ddim"), ("seed = 7", ["seed"], 7),

@@ -37,6 +37,8 @@ def _load_pipeline(args):
     pipe = VideoPipeline.from_pretrained(args.model)
     if args.time_power is not None:
         pipe.sample_defaults.time_power = args.time_power
+    if args.guidance_with_frames is not None:
+        pipe.sample_defaults.guidance_with_frames = args.guidance_with_frames
     if args.eta is not None:
         if pipe.sample_defaults.sampler != "ddpm" and args.sampler is None:
             raise VidiffError(f"--eta is the ddpm sampler's fresh noise; this model samples with "
@@ -222,7 +224,12 @@ def _sampling_options(p, frames=True):
                        help="number of frames (default: the model's training length)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's, 20)")
     p.add_argument("--sampler", choices=SAMPLERS, default=None, help="sampler (default: the model's)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale on the prompt (default: the model's); where frames are "
+                        "given, --guidance-with-frames if the model or the command sets it")
+    p.add_argument("--guidance-with-frames", type=float, default=None,
+                   help="guidance scale on the prompt where frames are given (--image, extend, interpolate, "
+                        "windows past the training length; default: the model's, else --guidance)")
     p.add_argument("--guidance-min-t", type=float, default=None,
                    help="no guidance at diffusion times t <= this, 0-1 (default: the model's)")
     p.add_argument("--frame-guidance", type=float, default=None,

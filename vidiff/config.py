@@ -7,6 +7,7 @@ and a wrong key or value names what is allowed.
 import dataclasses
 import json
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Literal
@@ -83,6 +84,7 @@ class SampleConfig:
     steps: int = 20
     sampler: Literal["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "euler", "heun"] = "dpmpp_2m"
     guidance: float = 3.0
+    guidance_with_frames: float | None = None   # prompt guidance where frames are given; None: `guidance`
     guidance_min_t: float = 0.0           # no guidance at t <= this (guidance interval)
     frame_guidance: float = 1.0           # guidance on given frames (image-to-video, extend, ...); 1 = none
     time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
@@ -109,6 +111,9 @@ class TrainConfig:
 
 def _coerce(value, tp, where):
     origin = typing.get_origin(tp)
+    if origin is types.UnionType and type(None) in typing.get_args(tp):   # `float | None`
+        inner, = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _coerce(value, inner, where)
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(f"{where} must be one of {list(typing.get_args(tp))}, got {value!r}")

@@ -134,6 +134,9 @@ class VideoPipeline:
         if steps < 1:
             raise VidiffError(f"steps must be at least 1, got {steps}")
         scale = d.guidance if guidance_scale is None else guidance_scale
+        # Where frames are given they already show the object: full prompt guidance over-draws it
+        # (image-to-video's new frames came out 1-2 px larger than the given one at guidance 3).
+        scale_frames = scale if d.guidance_with_frames is None else d.guidance_with_frames
         min_t = d.guidance_min_t if guidance_min_t is None else guidance_min_t
         if not 0 <= min_t <= 1:
             raise VidiffError(f"guidance_min_t is a diffusion time in [0, 1], got {min_t}")
@@ -146,7 +149,7 @@ class VideoPipeline:
         sample_fn = sampler if callable(sampler) else get_sampler(name)
         if name == "ddpm" and d.eta != 1:                 # DDPM is DDIM at eta = 1
             sample_fn = partial(sample_ddim, eta=d.eta)
-        return steps, scale, min_t, sample_fn, frame_scale
+        return steps, (scale, scale_frames), min_t, sample_fn, frame_scale
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -166,6 +169,8 @@ class VideoPipeline:
         window, each new window conditioned on the overlap with the last. `timesteps` replaces
         the model's grid of `num_inference_steps` times (`sample.time_power`): decreasing times, at most
         1, ending at 0.
+        `guidance_scale`: prompt guidance (default: the model's); where frames are given (`image`,
+        earlier windows) `sample.guidance_with_frames` instead, if the model sets it.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
         `frame_guidance`: the guidance scale on given frames (`image`, earlier windows); 1 for none.
         `sampler`: a name from diffusion.samplers.SAMPLERS, or a function of the same signature
@@ -232,7 +237,7 @@ class VideoPipeline:
                   guidance_min_t=None, frame_guidance=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
-        steps, scale, min_t, sample_fn, frame_scale = self._settings(steps, guidance_scale, guidance_min_t, sampler,
+        steps, scales, min_t, sample_fn, frame_scale = self._settings(steps, guidance_scale, guidance_min_t, sampler,
                                                                      frame_guidance)
         times = sampling_times(steps, power=self.sample_defaults.time_power) if timesteps is None \
             else _check_times(timesteps)
@@ -261,6 +266,7 @@ class VideoPipeline:
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
             network = SelfCondition(self.denoiser) if self.net.cfg.self_condition else self.denoiser
+            scale = scales[bool(known[win].any())]
             if given and frame_scale != 1.0 and known[win].any():
                 # The third prediction sees neither prompt nor frames (training showed it that case).
                 nothing = {k: torch.zeros_like(v) for k, v in given.items()}
