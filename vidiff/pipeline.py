@@ -149,7 +149,7 @@ class VideoPipeline:
         sample_fn = sampler if callable(sampler) else get_sampler(name)
         if name == "ddpm" and d.eta != 1:                 # DDPM is DDIM at eta = 1
             sample_fn = partial(sample_ddim, eta=d.eta)
-        return steps, (scale, scale_frames), min_t, sample_fn, frame_scale
+        return steps, scale, scale_frames, min_t, sample_fn, frame_scale
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -237,8 +237,8 @@ class VideoPipeline:
                   guidance_min_t=None, frame_guidance=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
-        steps, scales, min_t, sample_fn, frame_scale = self._settings(steps, guidance_scale, guidance_min_t, sampler,
-                                                                     frame_guidance)
+        steps, prompt_scale, prompt_scale_with_frames, min_t, sample_fn, frame_scale = self._settings(
+            steps, guidance_scale, guidance_min_t, sampler, frame_guidance)
         times = sampling_times(steps, power=self.sample_defaults.time_power) if timesteps is None \
             else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
@@ -266,8 +266,9 @@ class VideoPipeline:
             given = {"frames": x[:, :, win], "frame_mask": known[win].float().expand(len(prompts), -1)} \
                 if conditioned else {}
             network = SelfCondition(self.denoiser) if self.net.cfg.self_condition else self.denoiser
-            scale = scales[bool(known[win].any())]
-            if given and frame_scale != 1.0 and known[win].any():
+            has_given = bool(known[win].any())
+            scale = prompt_scale_with_frames if has_given else prompt_scale
+            if given and frame_scale != 1.0 and has_given:
                 # The third prediction sees neither prompt nor frames (training showed it that case).
                 nothing = {k: torch.zeros_like(v) for k, v in given.items()}
                 denoise = cfg_frames_denoiser(network, {**cond, **given}, {**uncond, **given},
