@@ -1,6 +1,7 @@
 """Can the model pick its own best continuation? Best of K samples by the model's denoising error.
 
-    python benchmarks/rerank.py [MODEL_DIR] [--candidates K] [--limit N]
+    python benchmarks/rerank.py [MODEL_DIR] [--candidates K] [--limit N] [--save FILE.json]
+    python benchmarks/rerank.py --load FILE.json        # summarise a saved run again
 
 For each clip of `vidiff eval --task extend` (first half given), K continuations are sampled with
 the model's settings (candidate 0 is the one `vidiff eval` makes for that clip). Each whole clip
@@ -54,6 +55,32 @@ def model_errors(pipe, videos, prompt, given, seed):
     return errs.numpy()
 
 
+def summarise(records, given, times, title):
+    """Lines: how often each way of choosing picks a right continuation, overall and per time."""
+    centre = np.array([r["centre_error"] for r in records])                     # (N, K)
+    right = centre <= EXTEND_TOL
+    errs = np.array([r["errors"] for r in records])                             # (N, mode, time, K, F)
+    rows = np.arange(len(records))
+    picked = lambda score: 100 * right[rows, score.argmin(1)].mean()            # score (N, K)
+    lines = [title,
+             f"  {'candidate 0 (as vidiff eval)':<34}{100 * right[:, 0].mean():6.1f}%",
+             f"  {'least text error':<34}{picked(errs[:, 0].mean((1, 3))):6.1f}%",
+             f"  {'least frames error, new frames':<34}{picked(errs[:, 1, :, :, given:].mean((1, 3))):6.1f}%",
+             f"  {'any candidate (oracle)':<34}{100 * right.any(1).mean():6.1f}%",
+             "  one time alone: % right picked by (text, all frames / new frames; frames, all / new), and the",
+             "  mean within-clip correlation of that error with the centre error"]
+    finite = np.isfinite(centre).all(1)
+    for i, t in enumerate(times):
+        cells = []
+        for mode in (0, 1):
+            for part in (slice(None), slice(given, None)):
+                score = errs[:, mode, i, :, part].mean(-1)                       # (N, K)
+                r = np.mean([np.corrcoef(score[n], centre[n])[0, 1] for n in rows[finite]])
+                cells.append(f"{picked(score):5.1f}% r {r:+.2f}")
+        lines.append(f"  t = {t:.1f}  " + "  ".join(cells))
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", nargs="?", default=None)
@@ -61,7 +88,17 @@ def main():
     ap.add_argument("--start", type=int, default=0, help="first clip of the extend task's items")
     ap.add_argument("--limit", type=int, default=48)
     ap.add_argument("--save", default=None, help="also write every candidate's errors and scores to this .json")
+    ap.add_argument("--load", default=None, help="summarise a --save file again instead of sampling")
     args = ap.parse_args()
+    if args.load:
+        with open(args.load) as f:
+            saved = json.load(f)
+        records, given = saved["clips"], saved["given"]
+        title = f"rerank.py --load {args.load}: {len(records)} clips, {len(records[0]['centre_error'])} candidates"
+        lines = summarise(records, given, saved["times"], title)
+        print("\n".join(lines))
+        append_results("rerank.txt", lines)
+        return
     pipe = VideoPipeline.from_pretrained(args.model)
     T, given, scale = pipe.frames, pipe.frames // 2, pipe.size / 32
     world = ShapesWorld(EVAL_SEED, T, pipe.size, pipe.size)
@@ -78,18 +115,9 @@ def main():
         centre = [centre_error(v, clip.centres, range(given, T), scale) for v in videos]
         records.append({"prompt": prompt, "centre_error": centre,
                         "errors": model_errors(pipe, videos, prompt, given, seed=index).tolist()})
-    right = np.array([r["centre_error"] for r in records]) <= EXTEND_TOL            # (N, K)
-    errs = np.array([r["errors"] for r in records])                               # (N, mode, time, K, F)
-    text, frames = errs[:, 0].mean((1, 3)), errs[:, 1, :, :, given:].mean((1, 3))  # (N, K)
-    rows = np.arange(len(records))
-    picks = {"candidate 0 (as vidiff eval)": right[:, 0],
-             "least text error": right[rows, text.argmin(1)],
-             "least frames error": right[rows, frames.argmin(1)],
-             "any candidate (oracle)": right.any(1)}
-    lines = [f"rerank.py {args.model or 'default'}: continuation within {EXTEND_TOL} px, clips "
-             f"{args.start}-{args.start + len(records) - 1}, {args.candidates} candidates, "
-             f"errors at t = {TIMES} x {DRAWS} draws"]
-    lines += [f"  {name:<30}{100 * np.mean(v):6.1f}%" for name, v in picks.items()]
+    title = (f"rerank.py {args.model or 'default'}: continuation within {EXTEND_TOL} px, clips {args.start}-"
+             f"{args.start + len(records) - 1}, {args.candidates} candidates, errors at t = {TIMES} x {DRAWS} draws")
+    lines = summarise(records, given, TIMES, title)
     print("\n".join(lines))
     append_results("rerank.txt", lines)
     if args.save:
