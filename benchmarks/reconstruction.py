@@ -22,6 +22,7 @@ import vidiff.pipeline as pipeline
 from vidiff.diffusion.noise import video_noise
 from vidiff.eval.tasks import run_task, task_items
 
+from _guidance import wrapped_guidance
 from _results import append_results
 
 
@@ -58,16 +59,14 @@ def main():
     args = ap.parse_args()
     pipe = pipeline.VideoPipeline.from_pretrained(args.model)
     items = task_items(1)[: args.limit]
-    plain = pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser
     lines = [f"reconstruction guidance on {args.model or 'the default model'}: --task {args.task}, {len(items)} clips"]
     for w in args.weights:
         torch.manual_seed(0)
-        pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser = (reconstructing(f, pipe, w) for f in plain)
-        summary, _ = run_task(pipe, args.task, items, progress=False)
+        with wrapped_guidance(lambda make: reconstructing(make, pipe, w)):
+            summary, _ = run_task(pipe, args.task, items, progress=False)
         extra = f"   median error {summary['median_error']:.2f} px" if "median_error" in summary else ""
         lines.append(f"  w_r {w:<5g} right {summary['right'] * 100:5.1f}%{extra}")
         print(lines[-1], flush=True)
-    pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser = plain
     print("\n".join(lines))
     append_results("reconstruction.txt", lines)
 

@@ -21,6 +21,7 @@ import vidiff.pipeline as pipeline
 from vidiff.diffusion.noise import video_noise
 from vidiff.eval.tasks import format_task, run_task, task_items
 
+from _guidance import wrapped_guidance
 from _results import append_results
 
 MODES = ("stem", "fixed", "fresh")
@@ -53,15 +54,13 @@ def main():
     args = ap.parse_args()
     pipe = pipeline.VideoPipeline.from_pretrained(args.model)
     items = task_items(1)[: args.limit]
-    plain = pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser
     lines = [f"replacement on {args.model or 'the default model'}: --task {args.task}, {len(items)} clips"]
     for mode in MODES:
         torch.manual_seed(0)
-        pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser = (replacing(f, pipe, mode) for f in plain)
-        summary, _ = run_task(pipe, args.task, items, progress=False)
+        with wrapped_guidance(lambda make: replacing(make, pipe, mode)):
+            summary, _ = run_task(pipe, args.task, items, progress=False)
         lines.append(f"  {mode:<6} right {summary['right'] * 100:5.1f}%   median error {summary['median_error']:.2f} px")
         print(lines[-1], flush=True)
-    pipeline.cfg_frames_denoiser, pipeline.cfg_denoiser = plain
     print("\n".join(lines))
     append_results("replacement.txt", lines)
 
