@@ -1,6 +1,6 @@
 """Reconstruction guidance (VDM, Ho et al. 2022, eq. 7) on top of the frame stem, on the known-frame tasks.
 
-    python benchmarks/reconstruction.py [MODEL_DIR] [--task extend|interp] [--limit N] [--weights 0 1 3]
+    python benchmarks/reconstruction.py [MODEL_DIR] [--task extend|interp|i2v] [--limit N] [--weights 0 1 3]
 
 The pipeline gives known frames x^a to the network through its frame stem. Reconstruction guidance
 adds a correction from the joint model over all frames: the network with the prompt only (no
@@ -64,8 +64,7 @@ def main():
         torch.manual_seed(0)
         with wrapped_guidance(lambda make: reconstructing(make, pipe, w)):
             summary, _ = run_task(pipe, args.task, items, progress=False)
-        extra = f"   median error {summary['median_error']:.2f} px" if "median_error" in summary else ""
-        lines.append(f"  w_r {w:<5g} right {summary['right'] * 100:5.1f}%{extra}")
+        lines.append(f"  w_r {w:<5g} right {summary['right'] * 100:5.1f}%   median error {summary['median_error']:.2f} px")
         print(lines[-1], flush=True)
     print("\n".join(lines))
     append_results("reconstruction.txt", lines)
