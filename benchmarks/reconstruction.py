@@ -15,14 +15,15 @@ seeds. Output appended to benchmarks/results/reconstruction.txt.
 """
 
 import argparse
+from functools import partial
 
 import torch
 
 import vidiff.pipeline as pipeline
 from vidiff.diffusion.noise import video_noise
-from vidiff.eval.tasks import run_task, task_items
+from vidiff.eval.tasks import task_items
 
-from _guidance import wrapped_guidance
+from _guidance import score_variants
 from _results import append_results
 
 
@@ -60,12 +61,8 @@ def main():
     pipe = pipeline.VideoPipeline.from_pretrained(args.model)
     items = task_items(1)[: args.limit]
     lines = [f"reconstruction guidance on {args.model or 'the default model'}: --task {args.task}, {len(items)} clips"]
-    for w in args.weights:
-        torch.manual_seed(0)
-        with wrapped_guidance(lambda make: reconstructing(make, pipe, w)):
-            summary, _ = run_task(pipe, args.task, items, progress=False)
-        lines.append(f"  w_r {w:<5g} right {summary['right'] * 100:5.1f}%   median error {summary['median_error']:.2f} px")
-        print(lines[-1], flush=True)
+    lines += score_variants(pipe, args.task, items,
+                            [(f"w_r {w:<5g}", partial(reconstructing, pipe=pipe, weight=w)) for w in args.weights])
     print("\n".join(lines))
     append_results("reconstruction.txt", lines)
 

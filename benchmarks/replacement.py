@@ -14,14 +14,15 @@ benchmarks/results/replacement.txt.
 """
 
 import argparse
+from functools import partial
 
 import torch
 
 import vidiff.pipeline as pipeline
 from vidiff.diffusion.noise import video_noise
-from vidiff.eval.tasks import format_task, run_task, task_items
+from vidiff.eval.tasks import task_items
 
-from _guidance import wrapped_guidance
+from _guidance import score_variants
 from _results import append_results
 
 MODES = ("stem", "fixed", "fresh")
@@ -55,12 +56,8 @@ def main():
     pipe = pipeline.VideoPipeline.from_pretrained(args.model)
     items = task_items(1)[: args.limit]
     lines = [f"replacement on {args.model or 'the default model'}: --task {args.task}, {len(items)} clips"]
-    for mode in MODES:
-        torch.manual_seed(0)
-        with wrapped_guidance(lambda make: replacing(make, pipe, mode)):
-            summary, _ = run_task(pipe, args.task, items, progress=False)
-        lines.append(f"  {mode:<6} right {summary['right'] * 100:5.1f}%   median error {summary['median_error']:.2f} px")
-        print(lines[-1], flush=True)
+    lines += score_variants(pipe, args.task, items,
+                            [(f"{mode:<6}", partial(replacing, pipe=pipe, mode=mode)) for mode in MODES])
     print("\n".join(lines))
     append_results("replacement.txt", lines)
 
