@@ -1,11 +1,14 @@
 """Is model B better or worse than model A, or is the difference noise?
 
-    python benchmarks/paired.py A.json B.json [--what all]
+    python benchmarks/paired.py A.json B.json [--what all] [--first N]
 
 Two `vidiff eval` results on the same prompts and seeds score the same clips, so the fair
 comparison is paired: count the clips A gets right and B wrong (lost) and the reverse (gained).
 Under "no difference" each changed clip is lost or gained with probability 1/2, so McNemar's exact
 test gives the two-sided p-value P(|lost - gained| this large) from a binomial(lost + gained, 1/2).
+`--first N` compares the first N clips of each: a `--task` run with more seeds starts with the
+clips and noise of one with fewer (each clip seeds its own generator). Text-only runs share one
+generator per batch of 16, so there only whole batches match.
 Output appended to benchmarks/results/paired.txt.
 """
 
@@ -36,8 +39,9 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--what", default="all", help="the per-clip field compared (all, right, motion, ...)")
+    ap.add_argument("--first", type=int, default=0, help="compare only the first N clips of each (0 = all)")
     args = ap.parse_args()
-    rows = [json.load(open(p))["clips"] for p in (args.a, args.b)]
+    rows = [json.load(open(p))["clips"][:args.first or None] for p in (args.a, args.b)]
     # Clips pair by position: eval writes them in prompt-and-seed order (task rows carry no seed).
     same = lambda r, s: (r["prompt"], r.get("seed")) == (s["prompt"], s.get("seed"))
     if len(rows[0]) != len(rows[1]) or not all(same(r, s) for r, s in zip(*rows)):
@@ -49,7 +53,8 @@ def main():
     lost = sum(x and not y for x, y in zip(a, b))
     gained = sum(y and not x for x, y in zip(a, b))
     n = len(a)
-    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}",
+    first = f" (first {n} clips)" if args.first else ""
+    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}{first}",
              f"{args.what}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
              f"B {sum(b)}/{n} ({100 * sum(b) / n:.1f}%); "
              f"B lost {lost}, gained {gained}; McNemar exact p = {mcnemar(lost, gained):.3f}"]
