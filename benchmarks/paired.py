@@ -53,9 +53,9 @@ def main():
     lost = sum(x and not y for x, y in zip(a, b))
     gained = sum(y and not x for x, y in zip(a, b))
     n = len(a)
-    first = f" (first {n} clips)" if args.first else ""
-    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}{first}",
-             f"{args.what}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
+    first = f" (the first {n} clips of each)" if args.first else ""
+    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}",
+             f"{args.what}{first}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
              f"B {sum(b)}/{n} ({100 * sum(b) / n:.1f}%); "
              f"B lost {lost}, gained {gained}; McNemar exact p = {mcnemar(lost, gained):.3f}"]
     print("\n".join(lines))
