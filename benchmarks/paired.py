@@ -39,7 +39,7 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--what", default="all", help="the per-clip field compared (all, right, motion, ...)")
-    ap.add_argument("--first", type=int, default=0, help="compare only the first N clips of each (0 = all)")
+    ap.add_argument("--first", type=int, default=0, help="compare only the first N clips (0 = all)")
     args = ap.parse_args()
     rows = [json.load(open(p))["clips"][:args.first or None] for p in (args.a, args.b)]
     # Clips pair by position: eval writes them in prompt-and-seed order (task rows carry no seed).
