@@ -41,6 +41,8 @@ def main():
     ap.add_argument("--what", default="all", help="the per-clip field compared (all, right, motion, ...)")
     ap.add_argument("--first", type=int, default=0, help="compare only the first N clips (0 = all)")
     args = ap.parse_args()
+    if args.first < 0:
+        ap.error("--first: a number of clips, 0 or more")
     rows = [json.load(open(p))["clips"][:args.first or None] for p in (args.a, args.b)]
     # Clips pair by position: eval writes them in prompt-and-seed order (task rows carry no seed).
     same = lambda r, s: (r["prompt"], r.get("seed")) == (s["prompt"], s.get("seed"))
