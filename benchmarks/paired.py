@@ -1,6 +1,6 @@
 """Is model B better or worse than model A, or is the difference noise?
 
-    python benchmarks/paired.py A.json B.json [--what all] [--first N]
+    python benchmarks/paired.py A.json B.json [--and A2.json B2.json ...] [--what all] [--first N] [--held-out]
 
 Two `vidiff eval` results on the same prompts and seeds score the same clips, so the fair
 comparison is paired: count the clips A gets right and B wrong (lost) and the reverse (gained).
@@ -9,6 +9,8 @@ test gives the two-sided p-value P(|lost - gained| this large) from a binomial(l
 `--first N` compares the first N clips of each: a `--task` run with more seeds starts with the
 clips and noise of one with fewer (each clip seeds its own generator). Text-only runs share one
 generator per batch of 16, so there only whole batches match.
+`--and` pools more pairs clip by clip (the `--seeds 1` and `--seeds 2 --seed 1` runs of one figure);
+`--held-out` keeps only the clips of combinations training never showed.
 Output appended to benchmarks/results/paired.txt.
 """
 
@@ -39,15 +41,29 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--what", default="all", help="the per-clip field compared (all, right, motion, ...)")
-    ap.add_argument("--first", type=int, default=0, help="compare only the first N clips (0 = all)")
+    ap.add_argument("--and", dest="more", nargs=2, action="append", default=[], metavar=("A2", "B2"),
+                    help="another pair of results, pooled clip by clip with the first")
+    ap.add_argument("--first", type=int, default=0, help="compare only the first N clips of each pair (0 = all)")
+    ap.add_argument("--held-out", action="store_true", help="only the clips of held-out combinations")
     args = ap.parse_args()
     if args.first < 0:
         ap.error("--first: a number of clips, 0 or more")
-    rows = [json.load(open(p))["clips"][:args.first or None] for p in (args.a, args.b)]
+    pairs = [(args.a, args.b), *map(tuple, args.more)]
     # Clips pair by position: eval writes them in prompt-and-seed order (task rows carry no seed).
     same = lambda r, s: (r["prompt"], r.get("seed")) == (s["prompt"], s.get("seed"))
-    if len(rows[0]) != len(rows[1]) or not all(same(r, s) for r, s in zip(*rows)):
-        raise SystemExit("the two results do not score the same clips (prompts, seeds or --limit differ)")
+    rows = [[], []]
+    for pair in pairs:
+        pair_rows = [json.load(open(p))["clips"][:args.first or None] for p in pair]
+        if len(pair_rows[0]) != len(pair_rows[1]) or not all(same(r, s) for r, s in zip(*pair_rows)):
+            raise SystemExit(f"{pair[0]} and {pair[1]} do not score the same clips (prompts, seeds or --limit differ)")
+        for side, r in zip(rows, pair_rows):
+            side += r
+    if args.held_out:
+        if any("held_out" not in r for r in rows[0] + rows[1]):
+            raise SystemExit("--held-out: the results do not mark held-out clips (a text eval of a model with data.holdout)")
+        rows = [[r for r in side if r["held_out"]] for side in rows]
+    if not rows[0]:
+        raise SystemExit("no clips to compare")
     if any(args.what not in r for r in rows[0] + rows[1]):
         raise SystemExit(f"--what {args.what}: not a per-clip field of both results (try all, or right for a --task eval)")
     a = [bool(r[args.what]) for r in rows[0]]
@@ -55,9 +71,10 @@ def main():
     lost = sum(x and not y for x, y in zip(a, b))
     gained = sum(y and not x for x, y in zip(a, b))
     n = len(a)
-    first = f" (the first {n} clips of each)" if args.first else ""
-    lines = [f"A = {shown(args.a)}", f"B = {shown(args.b)}",
-             f"{args.what}{first}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
+    which = (f" (the first {args.first} clips of each pair)" if args.first else "") + \
+        (" (held-out combinations)" if args.held_out else "")
+    lines = [f"A = {' + '.join(shown(a) for a, _ in pairs)}", f"B = {' + '.join(shown(b) for _, b in pairs)}",
+             f"{args.what}{which}: A {sum(a)}/{n} ({100 * sum(a) / n:.1f}%), "
              f"B {sum(b)}/{n} ({100 * sum(b) / n:.1f}%); "
              f"B lost {lost}, gained {gained}; McNemar exact p = {mcnemar(lost, gained):.3f}"]
     print("\n".join(lines))
