@@ -205,6 +205,48 @@ def test_guidance_with_frames_guides_the_windows_that_have_given_frames(pipe, mo
     assert scales == [(1.5, True)]
 
 
+def test_the_medoid_is_the_sample_nearest_the_others():
+    from vidiff.diffusion.consensus import medoid
+    # Per video n, K = 4 points on a line. Summed squared distances to the others: {0, 1, 3, 10} ->
+    # 110, 86, 62, 230, so 3; {5, -1, 0, 2} -> 70, 46, 30, 22, so 2.
+    samples = torch.tensor([[0.0, 5.0], [1.0, -1.0], [3.0, 0.0], [10.0, 2.0]])[:, :, None, None]
+    assert medoid(samples).tolist() == [2, 3]
+    assert medoid(samples.expand(-1, -1, 3, 5)).tolist() == [2, 3]    # the same over more pixels
+
+
+def test_candidates_keep_one_of_k_samples_where_frames_are_given(pipe, monkeypatch):
+    """sample.candidates = K: each window with given frames is sampled K times in one batch and
+    the medoid of the new frames kept; windows without given frames are sampled once."""
+    import vidiff.pipeline as P
+
+    batches, picked, real_medoid = [], [], P.medoid
+
+    def spy(samples):
+        batches.append(samples)
+        picked.append(real_medoid(samples))
+        return picked[-1]
+
+    monkeypatch.setattr(P, "medoid", spy)
+    given = clip(2)
+    two = np.stack([given, clip(2, seed=1)])
+    video = pipe.extend(two, "a red circle moving right", 2, num_inference_steps=2, candidates=3, generator=g())
+    assert np.array_equal(video[:, :2], two)
+    samples, = batches                                                # (K, N, C, F, H, W), new frames only
+    assert samples.shape == (3, 2, 3, 2, 16, 16)
+    for n in range(2):
+        kept = ((samples[picked[0][n], n].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 3, 0)
+        assert np.array_equal(video[n, 2:], kept.to(torch.uint8).numpy())
+    batches.clear()
+    monkeypatch.setattr(pipe.sample_defaults, "candidates", 3)
+    pipe("a red circle", num_frames=pipe.frames * 3 // 2, num_inference_steps=2, generator=g())
+    assert len(batches) == 1 and batches[0].shape[:2] == (3, 1)      # only the window with given frames
+    one_window = pipe("a red circle", num_inference_steps=2, generator=g())
+    assert len(batches) == 1                                          # text only: sampled once, as with K = 1
+    assert np.array_equal(one_window, pipe("a red circle", num_inference_steps=2, candidates=1, generator=g()))
+    with pytest.raises(VidiffError, match="candidates"):
+        pipe.extend(given, "x", 2, candidates=0)
+
+
 def test_bad_inputs_are_clear_errors(pipe):
     with pytest.raises(VidiffError, match="at least 2 frames"):
         pipe.interpolate(clip(1))

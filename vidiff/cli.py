@@ -32,6 +32,8 @@ def _load_pipeline(args):
         raise VidiffError(f"--time-power must be positive, got {args.time_power}")
     if args.eta is not None and args.eta < 0:
         raise VidiffError(f"--eta must be at least 0, got {args.eta}")
+    if args.candidates is not None and args.candidates < 1:
+        raise VidiffError(f"--candidates must be at least 1, got {args.candidates}")
     if args.eta is not None and args.sampler not in (None, "ddpm"):
         raise VidiffError(f"--eta is the ddpm sampler's fresh noise; it does not apply to --sampler {args.sampler}")
     pipe = VideoPipeline.from_pretrained(args.model)
@@ -39,6 +41,8 @@ def _load_pipeline(args):
         pipe.sample_defaults.time_power = args.time_power
     if args.guidance_with_frames is not None:
         pipe.sample_defaults.guidance_with_frames = args.guidance_with_frames
+    if args.candidates is not None:
+        pipe.sample_defaults.candidates = args.candidates
     if args.eta is not None:
         if pipe.sample_defaults.sampler != "ddpm" and args.sampler is None:
             raise VidiffError(f"--eta is the ddpm sampler's fresh noise; this model samples with "
@@ -241,6 +245,9 @@ def _sampling_options(p, frames=True):
     p.add_argument("--eta", type=float, default=None,
                    help="ddpm only: fresh noise each step adds, times the posterior's; 1 = DDPM, > 1 more, "
                         "at most all of it (default: the model's; the shipped model uses 1.3)")
+    p.add_argument("--candidates", type=int, default=None, metavar="K",
+                   help="where frames are given: sample K of each window and keep the most typical, the one "
+                        "nearest the others (K times the sampling; default: the model's)")
 
 
 def build_parser():

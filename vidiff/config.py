@@ -89,6 +89,7 @@ class SampleConfig:
     frame_guidance: float = 1.0           # guidance on given frames (image-to-video, extend, ...); 1 = none
     time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
     eta: float = 1.0                      # ddpm's fresh noise per step, times the posterior's (capped at all)
+    candidates: int = 1                   # where frames are given: K samples per window, the medoid kept
 
 
 @dataclass

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .config import DataConfig, DiffusionConfig, SampleConfig, from_dict, load_config, to_dict
 from .data.sources import holdout as held_out
+from .diffusion.consensus import medoid
 from .diffusion.denoiser import Denoiser
 from .diffusion.guidance import cfg_denoiser, cfg_frames_denoiser
 from .diffusion.noise import video_noise
@@ -128,7 +129,7 @@ class VideoPipeline:
             raise VidiffError(f"this model makes at most {cfg.max_frames} frames (model.max_frames); longer "
                               "videos are made in windows, which needs a frame-conditioned model")
 
-    def _settings(self, steps, guidance_scale, guidance_min_t, sampler, frame_guidance):
+    def _settings(self, steps, guidance_scale, guidance_min_t, sampler, frame_guidance, candidates):
         d = self.sample_defaults
         steps = steps or d.steps
         if steps < 1:
@@ -149,7 +150,10 @@ class VideoPipeline:
         sample_fn = sampler if callable(sampler) else get_sampler(name)
         if name == "ddpm" and d.eta != 1:                 # DDPM is DDIM at eta = 1
             sample_fn = partial(sample_ddim, eta=d.eta)
-        return steps, scale, scale_frames, min_t, sample_fn, frame_scale
+        candidates = d.candidates if candidates is None else candidates
+        if candidates < 1:
+            raise VidiffError(f"candidates must be at least 1, got {candidates}")
+        return steps, scale, scale_frames, min_t, sample_fn, frame_scale, candidates
 
     def _text(self, prompts):
         cond = self.text(prompts)
@@ -161,7 +165,8 @@ class VideoPipeline:
     @torch.no_grad()
     def __call__(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=None,
                  guidance_scale=None, sampler=None, generator=None, num_videos_per_prompt=1,
-                 image=None, timesteps=None, guidance_min_t=None, frame_guidance=None, progress=False):
+                 image=None, timesteps=None, guidance_min_t=None, frame_guidance=None, candidates=None,
+                 progress=False):
         """Sample videos; returns uint8 (N, F, H, W, 3) with N = len(prompts) * num_videos_per_prompt.
 
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
@@ -173,6 +178,8 @@ class VideoPipeline:
         earlier windows) `sample.guidance_with_frames` instead, if the model sets it.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).
         `frame_guidance`: the guidance scale on given frames (`image`, earlier windows); 1 for none.
+        `candidates`: where frames are given, K samples of each window and the most typical kept
+        (diffusion/consensus.py; default: the model's `sample.candidates`); K times the sampling.
         `sampler`: a name from diffusion.samplers.SAMPLERS, or a function of the same signature
         (`functools.partial(sample_ddim, eta=0.5)`).
         """
@@ -192,11 +199,11 @@ class VideoPipeline:
             x[:, :, :1] = video_to_tensor(image)
             known[0] = True
         return self._generate(x, known, prompts, num_inference_steps, guidance_scale, sampler, generator,
-                              progress, timesteps, guidance_min_t, frame_guidance)
+                              progress, timesteps, guidance_min_t, frame_guidance, candidates)
 
     @torch.no_grad()
     def extend(self, video, prompt, num_frames, num_inference_steps=None, guidance_scale=None, sampler=None,
-               generator=None, guidance_min_t=None, frame_guidance=None, progress=False):
+               generator=None, guidance_min_t=None, frame_guidance=None, candidates=None, progress=False):
         """Continue a clip (uint8 (F, H, W, 3) or (N, F, H, W, 3)) by `num_frames` frames; returns the
         whole clip, the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -209,11 +216,12 @@ class VideoPipeline:
         known = torch.arange(given + num_frames) < given
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
                               generator, progress, guidance_min_t=guidance_min_t,
-                              frame_guidance=frame_guidance)
+                              frame_guidance=frame_guidance, candidates=candidates)
 
     @torch.no_grad()
     def interpolate(self, video, prompt="", factor=2, num_inference_steps=None, guidance_scale=None,
-                    sampler=None, generator=None, guidance_min_t=None, frame_guidance=None, progress=False):
+                    sampler=None, generator=None, guidance_min_t=None, frame_guidance=None, candidates=None,
+                    progress=False):
         """Temporal super-resolution: factor - 1 new frames between every two given ones;
         returns (N, (F - 1) factor + 1, H, W, 3) with the given frames unchanged."""
         video = _as_frames(video, "video", ndim=4)
@@ -231,14 +239,14 @@ class VideoPipeline:
             guidance_scale = 1.0             # no prompt: nothing to guide towards
         return self._generate(x, known, _prompts(prompt, n), num_inference_steps, guidance_scale, sampler,
                               generator, progress, guidance_min_t=guidance_min_t,
-                              frame_guidance=frame_guidance)
+                              frame_guidance=frame_guidance, candidates=candidates)
 
     def _generate(self, x, known, prompts, steps, guidance_scale, sampler, generator, progress, timesteps=None,
-                  guidance_min_t=None, frame_guidance=None):
+                  guidance_min_t=None, frame_guidance=None, candidates=None):
         """Fill the frames of x (N, C, T, H, W) where `known` (T,) is False, one window of the
         model's length at a time; returns uint8 (N, T, H, W, 3) with known frames as given."""
-        steps, prompt_scale, prompt_scale_with_frames, min_t, sample_fn, frame_scale = self._settings(
-            steps, guidance_scale, guidance_min_t, sampler, frame_guidance)
+        steps, prompt_scale, prompt_scale_with_frames, min_t, sample_fn, frame_scale, candidates = self._settings(
+            steps, guidance_scale, guidance_min_t, sampler, frame_guidance, candidates)
         times = sampling_times(steps, power=self.sample_defaults.time_power) if timesteps is None \
             else _check_times(timesteps)
         conditioned = self.net.cfg.frame_conditioning
@@ -268,20 +276,30 @@ class VideoPipeline:
             network = SelfCondition(self.denoiser) if self.net.cfg.self_condition else self.denoiser
             has_given = bool(known[win].any())
             scale = prompt_scale_with_frames if has_given else prompt_scale
-            if given and frame_scale != 1.0 and has_given:
-                # The third prediction sees neither prompt nor frames (training showed it that case).
-                nothing = {k: torch.zeros_like(v) for k, v in given.items()}
-                denoise = cfg_frames_denoiser(network, {**cond, **given}, {**uncond, **given},
-                                              {**uncond, **nothing}, scale, frame_scale, min_t)
-            else:
-                denoise = cfg_denoiser(network, {**cond, **given}, {**uncond, **given}, scale, min_t)
+            # Where frames are given, K samples of the window at once and the medoid kept (consensus.py).
+            k = candidates if has_given else 1
+            denoise = self._guided(network, *(_repeat(d, k) for d in (cond, uncond, given)), scale, frame_scale,
+                                   min_t, has_given)
             noise = partial(video_noise, shared=self.diffusion.shared_noise)
-            out = sample_fn(denoise, noise(x[:, :, win].shape, generator=generator), times,
+            n, shape = len(prompts), x[:, :, win].shape
+            out = sample_fn(denoise, noise((k * n, *shape[1:]), generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)
+            out = out.unflatten(0, (k, n))                                   # (K, N, C, F, H, W)
+            out = out[medoid(out[:, :, :, ~known[win]]), torch.arange(n)] if k > 1 else out[0]
             new = torch.arange(T)[win][~known[win]]
             x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
             known[win] = True
         return to_uint8(x[:, :, :length])
+
+    @staticmethod
+    def _guided(network, cond, uncond, given, scale, frame_scale, min_t, has_given):
+        """The guided denoiser of one window: prompt guidance, and guidance on given frames."""
+        if given and frame_scale != 1.0 and has_given:
+            # The third prediction sees neither prompt nor frames (training showed it that case).
+            nothing = {k: torch.zeros_like(v) for k, v in given.items()}
+            return cfg_frames_denoiser(network, {**cond, **given}, {**uncond, **given},
+                                       {**uncond, **nothing}, scale, frame_scale, min_t)
+        return cfg_denoiser(network, {**cond, **given}, {**uncond, **given}, scale, min_t)
 
 
 def plan_windows(known, window, overlap):
@@ -320,6 +338,11 @@ def _as_frames(array, name, ndim):
         raise VidiffError(f"{name} must be uint8 with shape {'(F, H, W, 3)' if ndim == 4 else '(H, W, 3)'}"
                           f" (or a batch of them), got {a.dtype} {a.shape}")
     return a[None] if a.ndim == ndim else a
+
+
+def _repeat(cond, k):
+    """Keyword tensors for a batch of N -> for K N: the batch tiled K times."""
+    return {key: v.repeat(k, *[1] * (v.ndim - 1)) for key, v in cond.items()}
 
 
 def _pad_text(cond, length):
