@@ -37,6 +37,7 @@ def test_every_subcommand_explains_itself(command):
     (["generate", "x", "-o", "a.gif", "--time-power", "0"], "--time-power must be positive"),
     (["generate", "x", "-o", "a.gif", "--eta", "1.3", "--sampler", "ddim"], "--eta is the ddpm sampler's"),
     (["generate", "x", "-o", "a.gif", "--eta", "-1"], "at least 0"),
+    (["generate", "x", "-o", "a.gif", "--candidates", "0"], "--candidates must be at least 1"),
     (["train", "no/such/config.toml"], "config file not found"),
     (["train", CONFIG, "optim.lr=fast"], "optim.lr must be a number"),
 ])
