@@ -341,7 +341,9 @@ def _as_frames(array, name, ndim):
 
 
 def _repeat(cond, k):
-    """Keyword tensors for a batch of N -> for K N: the batch tiled K times."""
+    """Keyword tensors for a batch of N -> for K N: the batch tiled K times (K = 1: as they are)."""
+    if k == 1:
+        return cond
     return {key: v.repeat(k, *[1] * (v.ndim - 1)) for key, v in cond.items()}
 
 
