@@ -160,6 +160,26 @@ def test_extend_interpolate_and_long_videos_keep_the_given_frames(pipe):
     assert not np.array_equal(long, other)
 
 
+def test_sample_window_sets_the_frames_made_at_once(pipe, monkeypatch):
+    """sample.window: a model trained on longer clips too (data.long_frames) makes them in one go."""
+    lengths, denoiser = [], pipe.denoiser
+
+    def spy(x, t, **cond):
+        lengths.append(x.shape[2])
+        return denoiser(x, t, **cond)
+
+    monkeypatch.setattr(pipe, "denoiser", spy)
+    pipe("a red circle", num_frames=10, num_inference_steps=1, guidance_min_t=0.0, generator=g())
+    assert set(lengths) == {4}                                          # 0: the training length
+    lengths.clear()
+    monkeypatch.setattr(pipe.sample_defaults, "window", 8)
+    video = pipe("a red circle", num_frames=10, num_inference_steps=1, guidance_min_t=0.0, generator=g())
+    assert video.shape == (1, 10, 16, 16, 3) and lengths == [8, 8]       # frames 0-7, then 2-9 with 2-7 given
+    monkeypatch.setattr(pipe.sample_defaults, "window", -4)
+    with pytest.raises(VidiffError, match="sample.window"):
+        pipe("a red circle", num_inference_steps=1)
+
+
 def test_frame_guidance_adds_a_pass_without_the_frames(pipe, monkeypatch):
     """frame_guidance != 1: each guided call also predicts with neither prompt nor frames
     (cfg_frames_denoiser); a clip with no given frames is guided on the prompt alone."""

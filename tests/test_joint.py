@@ -31,12 +31,40 @@ def test_image_steps_are_one_frame_batches_of_stills():
     kinds = [data.is_image(k) for k in range(200)]
     assert 0.35 < np.mean(kinds) < 0.65 and kinds == [StepBatches(cfg, 4).is_image(k) for k in range(200)]
     k = kinds.index(True)
-    x, captions, image, _ = data[k]
-    assert image and x.shape == (16, 3, 1, 16, 16)           # batch_size * frames pictures: the same pixels
+    x, captions, kind, _ = data[k]
+    assert kind == "images" and x.shape == (16, 3, 1, 16, 16)           # batch_size * frames pictures: the same pixels
     words = {w for ws in DIRECTION_WORDS["train"].values() for phrase in ws for w in phrase.split()} - {"to", "the", "and"}
     assert not any(set(c.lower().split()) & words for c in captions)   # stills: colour and shape only
-    x, captions, image, _ = data[kinds.index(False)]
-    assert not image and x.shape == (4, 3, 4, 16, 16)
+    x, captions, kind, _ = data[kinds.index(False)]
+    assert kind == "clips" and x.shape == (4, 3, 4, 16, 16)
+
+
+def test_long_steps_are_fewer_longer_clips_of_their_own_stream():
+    cfg = load_config("configs/shapes-s.toml", TINY + ["data.long_frames=8", "data.long_ratio=0.3"]).data
+    data = StepBatches(cfg, batch_size=4)
+    kinds = [data.kind(k) for k in range(200)]
+    assert 0.2 < kinds.count("long") / 200 < 0.4 and set(kinds) == {"clips", "long"}
+    x, captions, kind, _ = data[kinds.index("long")]
+    assert kind == "long" and x.shape == (2, 3, 8, 16, 16) and len(captions) == 2   # same pixels a step
+    # The usual clips are the same stream as without long steps; long ones are not a copy of them.
+    plain = StepBatches(load_config("configs/shapes-s.toml", TINY).data, batch_size=4)
+    k = kinds.index("clips")
+    assert torch.equal(data[k][0], plain[k][0])
+    assert not torch.equal(x[:, :, :4], plain.videos.batch(kinds.index("long") * 2, 2)[0])
+    # The clip's path is one path: frames 4..7 follow on from 0..3 (no cut in the middle).
+    centres = [(f.float().sum(0) > 0).nonzero().float().mean(0) for f in x[0].unbind(1)]
+    steps = torch.stack([b - a for a, b in zip(centres, centres[1:])]).norm(dim=1)
+    assert steps.max() < 6
+
+
+@pytest.mark.parametrize("extra, message", [(["data.long_frames=4"], "longer than"),
+                                            (["data.long_frames=8", "data.image_ratio=0.8",
+                                              "data.images=shapes"], "at most 1")])
+def test_long_steps_are_checked(extra, message):
+    from vidiff.config import ConfigError
+    cfg = load_config("configs/shapes-s.toml", TINY + ["data.long_ratio=0.5"] + extra).data
+    with pytest.raises(ConfigError, match=message):
+        StepBatches(cfg, batch_size=4)
 
 
 def test_a_finite_set_of_clips_repeats():
@@ -54,6 +82,16 @@ def test_joint_training_runs_and_counts_both(tmp_path):
     last = log_of(tmp_path)[-1]
     assert last["images_seen"] > 0 and last["clips_seen"] > 0
     assert last["images_seen"] + 4 * last["clips_seen"] == 16 * 6    # each step is 16 pictures or 4 clips
+
+
+def test_training_with_long_clips_runs(tmp_path):
+    cfg = load_config("configs/shapes-s.toml", TINY + [f"out_dir={tmp_path}", "optim.steps=6", "data.known_frames=0.5",
+                                                       "model.frame_conditioning=true", "model.time_levels=[0]",
+                                                       "data.long_frames=8", "data.long_ratio=0.5"])
+    losses = train(cfg, progress=False)
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    kinds = [StepBatches(cfg.data, 4).kind(k) for k in range(6)]
+    assert log_of(tmp_path)[-1]["clips_seen"] == sum(2 if k == "long" else 4 for k in kinds)
 
 
 def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path, capsys):

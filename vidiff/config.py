@@ -59,6 +59,10 @@ class DataConfig:
     image_ratio: float = 0.0              # fraction of steps on a batch of pictures
     image_batch: int = 0                  # pictures per such step; 0 = batch_size * frames (same pixels)
     num_images: int = 0                   # > 0: only this many distinct shapes stills
+    # Longer clips in a share of steps: more of each path than one window shows.
+    long_frames: int = 0                  # their length (a multiple of the model's frame_multiple)
+    long_ratio: float = 0.0               # fraction of steps on a batch of them
+    long_batch: int = 0                   # clips per such step; 0 = batch_size * frames / long_frames
 
 
 @dataclass
@@ -90,6 +94,7 @@ class SampleConfig:
     time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
     eta: float = 1.0                      # ddpm's fresh noise per step, times the posterior's (capped at all)
     candidates: int = 1                   # where frames are given: K samples per window, the medoid kept
+    window: int = 0                       # frames made at once (longer clips go in windows); 0 = `frames`
 
 
 @dataclass

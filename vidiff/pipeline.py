@@ -153,6 +153,10 @@ class VideoPipeline:
         candidates = d.candidates if candidates is None else candidates
         if candidates < 1:
             raise VidiffError(f"candidates must be at least 1, got {candidates}")
+        if d.window < 0 or d.window % self.net.cfg.frame_multiple or \
+                (self.net.cfg.stack_levels and d.window > self.net.cfg.max_frames):
+            raise VidiffError(f"sample.window must be 0 (the training length) or a positive multiple of "
+                              f"{self.net.cfg.frame_multiple} (at most model.max_frames), got {d.window}")
         return steps, scale, scale_frames, min_t, sample_fn, frame_scale, candidates
 
     def _text(self, prompts):
@@ -257,15 +261,15 @@ class VideoPipeline:
             raise VidiffError(f"given frames are {x.shape[3]}x{x.shape[4]}; this model works on "
                               f"{self.size}x{self.size} frames (write clips for it with --scale 1)")
         cond, uncond = self._text(prompts)
-        length = x.shape[2]
+        length, span = x.shape[2], self.sample_defaults.window or self.frames
         # A space-time U-Net halves the frames: a clip made in one window is padded with frames made,
-        # then dropped (longer clips go in windows of the trained length, which divides).
-        one_window = length > 1 and (not conditioned or length < self.frames)
+        # then dropped (longer clips go in windows of `span`, which divides).
+        one_window = length > 1 and (not conditioned or length < span)
         pad = (-length) % self.net.cfg.frame_multiple if one_window else 0
         if pad:
             x = torch.cat([x, x.new_zeros(*x.shape[:2], pad, *x.shape[3:])], 2)
             known = torch.cat([known, known.new_zeros(pad)])
-        window = self.frames if conditioned else x.shape[2]   # an unconditioned model makes one window
+        window = span if conditioned else x.shape[2]   # an unconditioned model makes one window
         windows = list(plan_windows(known, window, overlap=window // 2))
         bar = tqdm(windows, desc="windows", disable=not progress or len(windows) < 2, dynamic_ncols=True)
         known, T = known.clone(), x.shape[2]

@@ -130,9 +130,10 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     if not cfg.data.known_loss and cfg.data.known_frames == 0:
         raise ConfigError("data.known_loss = false leaves given frames out of the loss: "
                           "it needs data.known_frames > 0")
-    if cfg.model.stack_levels and cfg.data.frames > cfg.model.max_frames:
-        raise ConfigError(f"data.frames = {cfg.data.frames} is more than model.max_frames = {cfg.model.max_frames}, "
-                          "the frame slots of the stacked-frame layers")
+    longest = max(cfg.data.frames, cfg.data.long_frames if cfg.data.long_ratio > 0 else 0)
+    if cfg.model.stack_levels and longest > cfg.model.max_frames:
+        raise ConfigError(f"clips of {longest} frames (data.frames, data.long_frames) are more than "
+                          f"model.max_frames = {cfg.model.max_frames}, the frame slots of the stacked-frame layers")
     if cfg.data.frames > 1 and cfg.data.frames % cfg.model.frame_multiple:
         raise ConfigError(f"data.frames = {cfg.data.frames} must divide by {cfg.model.frame_multiple}: "
                           f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
@@ -170,9 +171,14 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
     data = StepBatches(cfg.data, B, ctx.rank, ctx.world)
-    if cfg.data.image_ratio > 0 and data.sizes[True] % (ctx.world * accum):
-        raise ConfigError(f"data.image_batch={data.sizes[True]} must divide by processes x optim.grad_accum "
-                          f"= {ctx.world} x {accum}")
+    for kind, name, share in (("images", "image_batch", cfg.data.image_ratio),
+                              ("long", "long_batch", cfg.data.long_ratio)):
+        if share > 0 and data.sizes[kind] % (ctx.world * accum):
+            raise ConfigError(f"data.{name}={data.sizes[kind]} must divide by processes x optim.grad_accum "
+                              f"= {ctx.world} x {accum}")
+    if cfg.data.long_ratio > 0 and cfg.data.long_frames % cfg.model.frame_multiple:
+        raise ConfigError(f"data.long_frames = {cfg.data.long_frames} must divide by {cfg.model.frame_multiple}: "
+                          f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
 
     def report_data(only_if_skipped=False):
         for source in (data.videos, data.images):        # folders: what was used, what skipped and why
@@ -214,8 +220,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         # 2. This process's slice of the global batch (clips, or pictures on an image step). Times,
         #    noise and caption dropout are drawn for the whole batch from (seed, step), so any
         #    process count sees the same.
-        x0, captions, image_step = next(batches)
-        Bs = data.sizes[image_step]
+        x0, captions, kind = next(batches)
+        Bs, image_step = data.sizes[kind], kind == "images"
         b, Fs = Bs // ctx.world, x0.shape[2]
         micro = b // accum
         g = step_generator(cfg.seed, step)
