@@ -53,9 +53,6 @@ def image_source(data: DataConfig):
                        cache_dir=data.cache_dir or None, seed=data.seed)
 
 
-KINDS = ("clips", "images", "long")     # what a step trains on
-
-
 class StepBatches(torch.utils.data.Dataset):
     """Item k: this process's share of step k's global batch, (x (b, C, F, H, W), captions, kind)."""
 
