@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidiff.cli import main
-from vidiff.config import load_config
+from vidiff.config import ConfigError, load_config
 from vidiff.data.captions import DIRECTION_WORDS
 from vidiff.data.sources import StepBatches
 from vidiff.io.video import save_video
@@ -32,7 +32,7 @@ def test_image_steps_are_one_frame_batches_of_stills():
     assert 0.35 < np.mean(kinds) < 0.65 and kinds == [StepBatches(cfg, 4).is_image(k) for k in range(200)]
     k = kinds.index(True)
     x, captions, kind, _ = data[k]
-    assert kind == "images" and x.shape == (16, 3, 1, 16, 16)           # batch_size * frames pictures: the same pixels
+    assert kind == "images" and x.shape == (16, 3, 1, 16, 16)   # batch_size * frames pictures: the same pixels
     words = {w for ws in DIRECTION_WORDS["train"].values() for phrase in ws for w in phrase.split()} - {"to", "the", "and"}
     assert not any(set(c.lower().split()) & words for c in captions)   # stills: colour and shape only
     x, captions, kind, _ = data[kinds.index(False)]
@@ -61,7 +61,6 @@ def test_long_steps_are_fewer_longer_clips_of_their_own_stream():
                                             (["data.long_frames=8", "data.image_ratio=0.8",
                                               "data.images=shapes"], "at most 1")])
 def test_long_steps_are_checked(extra, message):
-    from vidiff.config import ConfigError
     cfg = load_config("configs/shapes-s.toml", TINY + ["data.long_ratio=0.5"] + extra).data
     with pytest.raises(ConfigError, match=message):
         StepBatches(cfg, batch_size=4)
@@ -85,12 +84,13 @@ def test_joint_training_runs_and_counts_both(tmp_path):
 
 
 def test_training_with_long_clips_runs(tmp_path):
-    cfg = load_config("configs/shapes-s.toml", TINY + [f"out_dir={tmp_path}", "optim.steps=6", "data.known_frames=0.5",
-                                                       "model.frame_conditioning=true", "model.time_levels=[0]",
-                                                       "data.long_frames=8", "data.long_ratio=0.5"])
+    cfg = load_config("configs/shapes-s.toml", TINY + [
+        f"out_dir={tmp_path}", "optim.steps=6", "data.known_frames=0.5", "model.frame_conditioning=true",
+        "model.time_levels=[0]", "data.long_frames=8", "data.long_ratio=0.5"])
     losses = train(cfg, progress=False)
     assert len(losses) == 6 and all(np.isfinite(losses))
     kinds = [StepBatches(cfg.data, 4).kind(k) for k in range(6)]
+    assert "long" in kinds and "clips" in kinds
     assert log_of(tmp_path)[-1]["clips_seen"] == sum(2 if k == "long" else 4 for k in kinds)
 
 
