@@ -94,6 +94,14 @@ def test_training_with_long_clips_runs(tmp_path):
     assert log_of(tmp_path)[-1]["clips_seen"] == sum(2 if k == "long" else 4 for k in kinds)
 
 
+def test_long_clips_must_fit_the_space_time_unet(tmp_path):
+    cfg = load_config("configs/shapes-s.toml", TINY + [
+        f"out_dir={tmp_path}", "model.time_levels=[0]", "data.long_frames=7", "data.long_ratio=0.5"])
+    with pytest.raises(ConfigError, match="data.long_frames = 7 must divide by 2"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path, capsys):
     folder = tmp_path / "videos"
     rng = np.random.default_rng(0)

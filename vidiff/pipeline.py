@@ -175,9 +175,9 @@ class VideoPipeline:
 
         `image` (uint8 (H, W, 3), or one per video) becomes frame 0 (image-to-video). With a
         frame-conditioned model, `num_frames` beyond the training length (or `sample.window`) is
-        made window by window, each new window conditioned on the overlap with the last. `timesteps` replaces
-        the model's grid of `num_inference_steps` times (`sample.time_power`): decreasing times, at most
-        1, ending at 0.
+        made window by window, each new window conditioned on the overlap with the last.
+        `timesteps` replaces the model's grid of `num_inference_steps` times (`sample.time_power`):
+        decreasing times, at most 1, ending at 0.
         `guidance_scale`: prompt guidance (default: the model's); where frames are given (`image`,
         earlier windows) `sample.guidance_with_frames` instead, if the model sets it.
         `guidance_min_t`: no guidance at diffusion times at or below this (default: the model's).

@@ -134,9 +134,11 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     if cfg.model.stack_levels and longest > cfg.model.max_frames:
         raise ConfigError(f"clips of {longest} frames (data.frames, data.long_frames) are more than "
                           f"model.max_frames = {cfg.model.max_frames}, the frame slots of the stacked-frame layers")
-    if cfg.data.frames > 1 and cfg.data.frames % cfg.model.frame_multiple:
-        raise ConfigError(f"data.frames = {cfg.data.frames} must divide by {cfg.model.frame_multiple}: "
-                          f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
+    for name in ("frames", "long_frames") if cfg.data.long_ratio > 0 else ("frames",):
+        n = getattr(cfg.data, name)
+        if n > 1 and n % cfg.model.frame_multiple:
+            raise ConfigError(f"data.{name} = {n} must divide by {cfg.model.frame_multiple}: "
+                              f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
     run_dir = Path(cfg.out_dir)
     ckpts = list_checkpoints(run_dir)
     if ckpts and not resume:
@@ -176,12 +178,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         if share > 0 and data.sizes[kind] % (ctx.world * accum):
             raise ConfigError(f"data.{name}={data.sizes[kind]} must divide by processes x optim.grad_accum "
                               f"= {ctx.world} x {accum}")
-    if cfg.data.long_ratio > 0 and cfg.data.long_frames % cfg.model.frame_multiple:
-        raise ConfigError(f"data.long_frames = {cfg.data.long_frames} must divide by {cfg.model.frame_multiple}: "
-                          f"model.time_levels = {cfg.model.time_levels} halve the frames that many times")
 
     def report_data(only_if_skipped=False):
-        for source in (data.videos, data.images):        # folders: what was used, what skipped and why
+        for source in (data.videos, data.long, data.images):   # folders: what was used, what skipped and why
             if ctx.main and hasattr(source, "summary") and (source.skipped or not only_if_skipped):
                 print(f"data {source.root}: {source.summary()}")
 
@@ -217,7 +216,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     t_start, clips_since, t_since = time.time(), 0, time.time()
     batches = data_loader(data, step, total, cfg.data.workers)
     while step < total:
-        # 2. This process's slice of the global batch (clips, or pictures on an image step). Times,
+        # 2. This process's slice of the global batch (clips, longer clips or pictures). Times,
         #    noise and caption dropout are drawn for the whole batch from (seed, step), so any
         #    process count sees the same.
         x0, captions, kind = next(batches)
