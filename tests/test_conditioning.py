@@ -57,6 +57,19 @@ def test_half_masks_give_exactly_the_first_half_to_the_same_clips():
     assert not torch.equal(m, old)
 
 
+def test_a_prefix_gives_the_half_clips_that_many_frames_whatever_their_length():
+    g = lambda: torch.Generator().manual_seed(1)
+    assert torch.equal(sample_frame_mask(500, 16, 0.5, g(), half=0.6, prefix=8),
+                       sample_frame_mask(500, 16, 0.5, g(), half=0.6))           # 8 is half of 16
+    m = sample_frame_mask(2000, 24, 0.5, g(), half=0.6, prefix=8)
+    halves = sample_frame_mask(2000, 24, 0.5, g(), half=0.6)
+    first8 = (m[:, :8] == 1).all(1) & (m[:, 8:] == 0).all(1)
+    first12 = (halves[:, :12] == 1).all(1) & (halves[:, 12:] == 0).all(1)
+    changed = (m != halves).any(1)                                        # the same draws otherwise
+    assert first8[changed].all() and first12[changed].all()              # 12 given became 8, 16 to make
+    assert abs(changed.float().mean() - 0.5 * 0.6) < 0.03
+
+
 def test_stride4_masks_give_exactly_every_fourth_frame_and_leave_half_masks_alone():
     g = lambda: torch.Generator().manual_seed(1)
     m = sample_frame_mask(4000, 16, 0.5, g(), half=0.6, stride4=0.3)
@@ -334,6 +347,10 @@ def test_mask_settings_without_known_frames_are_refused(tmp_path):
     run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_frames=0.5",
                              "data.known_half=0.6", "data.known_stride4=0.6"])
     with pytest.raises(ConfigError, match="at most 1 together"):
+        train(run)
+    run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_frames=0.5",
+                             "data.known_prefix=16"])
+    with pytest.raises(ConfigError, match="data.known_prefix = 16"):
         train(run)
     run = load_config(None, [f"out_dir={tmp_path}", "model.frame_conditioning=true", "data.known_loss=false"])
     with pytest.raises(ConfigError, match="data.known_loss"):

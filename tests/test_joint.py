@@ -94,6 +94,25 @@ def test_training_with_long_clips_runs(tmp_path):
     assert log_of(tmp_path)[-1]["clips_seen"] == sum(2 if k == "long" else 4 for k in kinds)
 
 
+def test_long_steps_given_a_prefix_make_more_frames_than_a_window(tmp_path, monkeypatch):
+    from vidiff.diffusion.denoiser import Denoiser
+
+    masks, loss = [], Denoiser.loss
+
+    def spy(self, x0, t, noise=None, self_cond=None, frame_weight=None, **cond):
+        masks.append(cond["frame_mask"])
+        return loss(self, x0, t, noise, self_cond, frame_weight, **cond)
+
+    monkeypatch.setattr(Denoiser, "loss", spy)
+    train(load_config("configs/shapes-s.toml", TINY + [
+        f"out_dir={tmp_path}", "optim.steps=6", "model.frame_conditioning=true", "model.time_levels=[0]",
+        "data.known_frames=1.0", "data.known_half=1.0", "data.known_prefix=2",
+        "data.long_frames=8", "data.long_ratio=0.5"]), progress=False)
+    assert {m.shape[1] for m in masks} == {4, 8}                        # both kinds of step ran
+    for m in masks:                                                     # each clip given its first 2 frames
+        assert (m[:, :2] == 1).all() and (m[:, 2:] == 0).all()
+
+
 def test_long_clips_must_fit_the_space_time_unet(tmp_path):
     cfg = load_config("configs/shapes-s.toml", TINY + [
         f"out_dir={tmp_path}", "model.time_levels=[0]", "data.long_frames=7", "data.long_ratio=0.5"])
@@ -118,6 +137,20 @@ def test_trains_and_resumes_on_a_folder_of_real_videos(tmp_path, capsys):
     assert [r["step"] for r in log_of(run)] == [1, 2, 3, 4]
     assert "used 3 files, skipped 1: 1 unreadable" in capsys.readouterr().out
     assert VideoPipeline.from_pretrained(run / "model").frames == 4
+
+
+def test_a_folder_serving_both_clip_lengths_names_each_summary(tmp_path, capsys):
+    folder = tmp_path / "videos"
+    for i in range(2):
+        save_video(np.random.default_rng(i).integers(0, 255, (10, 16, 16, 3), dtype=np.uint8), folder / f"c{i}.mp4")
+        (folder / f"c{i}.txt").write_text(f"clip {i}")
+    save_video(np.zeros((6, 16, 16, 3), np.uint8), folder / "short.mp4")   # enough for 4 frames, not 8
+    (folder / "short.txt").write_text("a short clip")
+    assert main(["train", "configs/shapes-s.toml", *TINY, f"out_dir={tmp_path / 'run'}", f"data.videos={folder}",
+                 "model.time_levels=[0]", "data.long_frames=8", "data.long_ratio=0.5", "optim.steps=2"]) in (0, None)
+    out = capsys.readouterr().out
+    assert f"data {folder} (4-frame clips): used 3 files, skipped 0" in out
+    assert f"data {folder} (8-frame clips): used 2 files, skipped 1: 1 too short" in out
 
 
 def image_model():

@@ -41,6 +41,7 @@ class DataConfig:
     holdout: list = field(default_factory=list)  # [colour, shape, direction] triples never trained on
     known_frames: float = 0.0             # fraction of clips shown some frames as given (model.frame_conditioning)
     known_half: float = 0.0               # of those, the share given exactly the first half (data/masks.py)
+    known_prefix: int = 0                 # frames those clips are given; 0 = half of each (8 of 16, 12 of 24)
     known_stride4: float = 0.0            # and the share given exactly every 4th frame (x4 interpolation)
     known_loss: bool = True               # False: given frames leave the loss, only frames to make count (FDM)
     num_clips: int = 0                    # > 0: only this many distinct shapes-world clips (data efficiency)

@@ -127,6 +127,9 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                               "it needs data.known_frames > 0")
     if cfg.data.known_half + cfg.data.known_stride4 > 1:
         raise ConfigError("data.known_half + data.known_stride4 are shares of the same clips: at most 1 together")
+    if not 0 <= cfg.data.known_prefix < cfg.data.frames:
+        raise ConfigError(f"data.known_prefix = {cfg.data.known_prefix} must be 0 (half of each clip) or "
+                          f"fewer frames than data.frames = {cfg.data.frames}, so every clip has a frame to make")
     if not cfg.data.known_loss and cfg.data.known_frames == 0:
         raise ConfigError("data.known_loss = false leaves given frames out of the loss: "
                           "it needs data.known_frames > 0")
@@ -180,9 +183,13 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
                               f"= {ctx.world} x {accum}")
 
     def report_data(only_if_skipped=False):
-        for source in (data.videos, data.long, data.images):   # folders: what was used, what skipped and why
+        # Folders: what was used, what skipped and why; one line per stream, named, as one
+        # folder may serve both clip lengths.
+        streams = ((data.videos, f"{cfg.data.frames}-frame clips"),
+                   (data.long, f"{cfg.data.long_frames}-frame clips"), (data.images, "pictures"))
+        for source, what in streams:
             if ctx.main and hasattr(source, "summary") and (source.skipped or not only_if_skipped):
-                print(f"data {source.root}: {source.summary()}")
+                print(f"data {source.root} ({what}): {source.summary()}")
 
     report_data()
     log_path = run_dir / "log.jsonl"
@@ -230,7 +237,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
         noise_all = video_noise((Bs, cfg.model.in_channels, Fs, cfg.data.size, cfg.data.size),
                                 cfg.diffusion.shared_noise, generator=g)
         known_all = sample_frame_mask(Bs, Fs, cfg.data.known_frames, g, cfg.data.known_half,
-                                      cfg.data.known_stride4) \
+                                      cfg.data.known_stride4, cfg.data.known_prefix) \
             if cfg.model.frame_conditioning and not image_step else None
         # Self-conditioning: half the clips get the network's own guess (Chen et al. 2022); drawn
         # last, so a run without it draws what it drew before.
