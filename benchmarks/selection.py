@@ -23,6 +23,7 @@ from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, centre_error, run_task, tas
 from vidiff.data.shapes import ShapesWorld
 
 from _results import append_results
+from paired import mcnemar
 
 
 def blur(v, sigma):
@@ -84,10 +85,17 @@ def score(args):
              f"K = {right.shape[1]}",
              f"  one sample (mean over candidates)  {100 * right.float().mean():5.1f}%",
              f"  any candidate (oracle)             {100 * right.any(1).float().mean():5.1f}%"]
+    shipped = medoid(cands.transpose(0, 1))
     for name, features in RULES.items():
         pick = medoid(features(cands.transpose(0, 1)))
-        lines.append(f"  medoid, {name:<26} {100 * right[rows, pick].float().mean():5.1f}%")
-    shipped = medoid(cands.transpose(0, 1))
+        lost, gained = (int((right[rows, a] & ~right[rows, b]).sum()) for a, b in ((shipped, pick), (pick, shipped)))
+        lines.append(f"  medoid, {name:<26} {100 * right[rows, pick].float().mean():5.1f}%"
+                     f"   lost {lost}, gained {gained}, p = {mcnemar(lost, gained):.2f}")
+    # Where most candidates are wrong together, no consensus can pick the right one.
+    count = right.sum(1)
+    cells = "  ".join(f"{k}: {int((count == k).sum())} ({int(right[rows, shipped][count == k].sum())})"
+                      for k in range(right.shape[1] + 1))
+    lines.append(f"  clips by candidates right (the shipped rule right in): {cells}")
     agree = (right[rows, shipped] == d["eval_right"][clips]).float().mean()
     lines.append(f"  (the shipped rule agrees with the eval's clip scores in {100 * agree:.1f}% of clips)")
     print("\n".join(lines))
