@@ -15,10 +15,9 @@ import argparse
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import vidiff.pipeline as pipeline
-from vidiff.diffusion.consensus import medoid
+from vidiff.diffusion.consensus import gaussian_blur, medoid
 from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, centre_error, run_task, task_items
 from vidiff.data.shapes import ShapesWorld
 
@@ -26,23 +25,12 @@ from _results import append_results
 from paired import mcnemar
 
 
-def blur(v, sigma):
-    """Gaussian blur over H, W of (..., C, F, H, W)."""
-    r = int(3 * sigma)
-    k = torch.exp(-torch.arange(-r, r + 1.0) ** 2 / (2 * sigma**2))
-    k = (k / k.sum()).to(v.dtype)
-    x = v.flatten(0, -3)[:, None]                                     # (M, 1, H, W)
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
-    return x.view(v.shape)
-
-
 # Each rule maps candidates (K, N, C, F, H, W) to the features whose squared distance the medoid uses.
 RULES = {
     "pixels (shipped)": lambda v: v,
-    "blurred, sigma 1 px": lambda v: blur(v, 1.0),
-    "blurred, sigma 2 px": lambda v: blur(v, 2.0),
-    "blurred, sigma 4 px": lambda v: blur(v, 4.0),
+    "blurred, sigma 1 px": lambda v: gaussian_blur(v, 1.0),
+    "blurred, sigma 2 px": lambda v: gaussian_blur(v, 2.0),
+    "blurred, sigma 4 px": lambda v: gaussian_blur(v, 4.0),
     "the last 4 new frames": lambda v: v[:, :, :, -4:],
     "frame-to-frame change": lambda v: v.diff(dim=3),
 }
@@ -52,9 +40,9 @@ def draw(args):
     pipe = pipeline.VideoPipeline.from_pretrained(args.model)
     kept = []
 
-    def recording_medoid(samples):                                    # (K, N, C, F_new, H, W)
+    def recording_medoid(samples, blur=0.0):                          # (K, N, C, F_new, H, W)
         kept.append(samples.to(torch.float16).clone())
-        return medoid(samples)
+        return medoid(samples, blur)
 
     pipeline.medoid = recording_medoid
     items = task_items(args.seeds, args.seed)[:args.limit]

@@ -247,16 +247,32 @@ def test_the_medoid_is_the_sample_nearest_the_others():
     assert medoid(samples.expand(-1, -1, 3, 5)).tolist() == [2, 3]    # the same over more pixels
 
 
+def test_a_blurred_medoid_tells_near_from_far():
+    """Dots that do not overlap are all equally far apart in pixels; blurred, the one between the
+    others is nearest them."""
+    from vidiff.diffusion.consensus import gaussian_blur, medoid
+    frames = torch.zeros(3, 1, 1, 21)                                 # (K, N, H, W): one row each
+    for k, x in enumerate([2, 18, 8]):
+        frames[k, 0, 0, x] = 1.0
+    assert medoid(frames).tolist() == [0]                             # a three-way tie: the first
+    assert medoid(frames, blur=4.0).tolist() == [2]
+    blurred = gaussian_blur(frames, 4.0)
+    assert blurred.shape == frames.shape
+    assert abs(float(blurred[2].sum()) - 1) < 0.05                    # the middle dot keeps its mass
+    assert blurred[2, 0, 0].argmax() == 8                              # centred where it was
+
+
 def test_candidates_keep_one_of_k_samples_where_frames_are_given(pipe, monkeypatch):
     """sample.candidates = K: each window with given frames is sampled K times in one batch and
     the medoid of the new frames kept; windows without given frames are sampled once."""
     import vidiff.pipeline as P
 
-    batches, picked, real_medoid = [], [], P.medoid
+    batches, picked, blurs, real_medoid = [], [], [], P.medoid
 
-    def spy(samples):
+    def spy(samples, blur):
         batches.append(samples)
-        picked.append(real_medoid(samples))
+        blurs.append(blur)
+        picked.append(real_medoid(samples, blur))
         return picked[-1]
 
     monkeypatch.setattr(P, "medoid", spy)
@@ -278,6 +294,13 @@ def test_candidates_keep_one_of_k_samples_where_frames_are_given(pipe, monkeypat
     assert np.array_equal(one_window, pipe("a red circle", num_inference_steps=2, candidates=1, generator=g()))
     with pytest.raises(VidiffError, match="candidates"):
         pipe.extend(given, "x", 2, candidates=0)
+    assert set(blurs) == {0.0}                                        # the pixels as they are, by default
+    monkeypatch.setattr(pipe.sample_defaults, "consensus_blur", 2.0)
+    pipe.extend(given, "x", 2, num_inference_steps=2, generator=g())
+    assert blurs[-1] == 2.0
+    monkeypatch.setattr(pipe.sample_defaults, "consensus_blur", -1.0)
+    with pytest.raises(VidiffError, match="consensus_blur"):
+        pipe.extend(given, "x", 2)
 
 
 def test_bad_inputs_are_clear_errors(pipe):

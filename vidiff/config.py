@@ -95,6 +95,7 @@ class SampleConfig:
     time_power: float = 1.0               # time grid t_i = (i / steps)^p: 1 even, < 1 more steps at high noise
     eta: float = 1.0                      # ddpm's fresh noise per step, times the posterior's (capped at all)
     candidates: int = 1                   # where frames are given: K samples per window, the medoid kept
+    consensus_blur: float = 0.0           # the medoid's distance on frames blurred by this std (px); 0 = none
     window: int = 0                       # frames made at once (longer clips go in windows); 0 = `frames`
 
 

@@ -153,6 +153,8 @@ class VideoPipeline:
         candidates = d.candidates if candidates is None else candidates
         if candidates < 1:
             raise VidiffError(f"candidates must be at least 1, got {candidates}")
+        if d.consensus_blur < 0:
+            raise VidiffError(f"sample.consensus_blur is a blur in pixels, at least 0, got {d.consensus_blur}")
         if d.window < 0 or d.window % self.net.cfg.frame_multiple or \
                 (self.net.cfg.stack_levels and d.window > self.net.cfg.max_frames):
             raise VidiffError(f"sample.window must be 0 (the training length) or a positive multiple of "
@@ -289,7 +291,8 @@ class VideoPipeline:
             out = sample_fn(denoise, noise((k * n, *shape[1:]), generator=generator), times,
                             self.schedule, generator=generator, noise=noise, progress=progress and len(windows) == 1)
             out = out.unflatten(0, (k, n))                                   # (K, N, C, F, H, W)
-            out = out[medoid(out[:, :, :, ~known[win]]), torch.arange(n)] if k > 1 else out[0]
+            blur = self.sample_defaults.consensus_blur
+            out = out[medoid(out[:, :, :, ~known[win]], blur), torch.arange(n)] if k > 1 else out[0]
             new = torch.arange(T)[win][~known[win]]
             x[:, :, new] = out[:, :, ~known[win]].clamp(-1, 1)     # later windows see what the user will
             known[win] = True
