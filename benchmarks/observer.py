@@ -44,14 +44,14 @@ def main():
             if err is not None:
                 errors[shape].append(err)
     every = np.concatenate([np.array(e) for e in errors.values()])
+
+    def row(name, e):
+        return (f"  {name:<9} {len(e):4d} clips  within {EXTEND_TOL} px {100 * (e <= EXTEND_TOL).mean():5.1f}%"
+                f"  median {np.median(e):.2f} px  90th percentile {np.quantile(e, 0.9):.2f} px")
+
     lines = [f"observer.py: a line through the 8 given frames' fitted centres, run on with elastic walls; "
-             f"the eval's continuation clips without a bounce among the given frames",
-             f"  all       {len(every):4d} clips  within {EXTEND_TOL} px {100 * (every <= EXTEND_TOL).mean():5.1f}%"
-             f"  median {np.median(every):.2f} px"]
-    for shape, e in errors.items():
-        e = np.array(e)
-        lines.append(f"  {shape:<9} {len(e):4d} clips  within {EXTEND_TOL} px {100 * (e <= EXTEND_TOL).mean():5.1f}%"
-                     f"  median {np.median(e):.2f} px  90th percentile {np.quantile(e, 0.9):.2f} px")
+             f"the eval's continuation clips without a bounce among the given frames", row("all", every)]
+    lines += [row(shape, np.array(e)) for shape, e in errors.items()]
     print("\n".join(lines))
     append_results("observer.txt", lines)
 
