@@ -1,10 +1,11 @@
 """Which of K continuations to keep: the medoid under other distances (no training).
 
-    python benchmarks/selection.py draw [MODEL_DIR] [--seeds N --seed S] -o CANDIDATES.pt
+    python benchmarks/selection.py draw [MODEL_DIR] [--seeds N --seed S] -o CANDIDATES.pt [--eval-json F]
     python benchmarks/selection.py score CANDIDATES.pt [--first N | --skip N]
 
 `draw` runs `vidiff eval --task extend` exactly (the same clips, noise and settings, so its
-figure is the eval's), and keeps every window's K candidates (the new frames, as sampled) with
+figure is the eval's; `--eval-json` writes the eval's own results file too, so bars.py need not
+run it again), and keeps every window's K candidates (the new frames, as sampled) with
 each one's error under the task's scorer. `score` picks one candidate per clip by each rule below
 and scores the pick. Every rule is a distance between candidates, blind to the truth and to the
 content (no centres, no motion): the medoid under it is kept. Choose a rule on some clips
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 import vidiff.pipeline as pipeline
+from vidiff.eval.evaluate import write_results
 from vidiff.diffusion.consensus import gaussian_blur, medoid
 from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, centre_error, run_task, task_items
 from vidiff.data.shapes import ShapesWorld
@@ -59,6 +61,9 @@ def draw(args):
                 "eval_right": torch.tensor([r["right"] for r in rows]), "summary": summary,
                 "model": args.model, "seeds": args.seeds, "seed": args.seed}, args.out)
     print(f"{summary['right'] * 100:.1f}% right (the eval's figure); saved {len(kept)} clips to {args.out}")
+    if args.eval_json:   # the settings `vidiff eval --task extend` would record for this run
+        write_results(args.eval_json, summary, rows, {"model": args.model, "task": "extend", "seeds": args.seeds,
+                                                      "seed": args.seed, "limit": args.limit, "by": "selection.py draw"})
 
 
 def score(args):
@@ -99,6 +104,7 @@ def main():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--limit", type=int, default=None)
     d.add_argument("-o", "--out", required=True)
+    d.add_argument("--eval-json", help="also write the eval's results file (what `vidiff eval -o` writes)")
     s = sub.add_parser("score")
     s.add_argument("candidates")
     s.add_argument("--first", type=int, default=None, help="score clips before this one")
