@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 import vidiff.pipeline as pipeline
-from vidiff.eval.evaluate import write_results
 from vidiff.diffusion.consensus import gaussian_blur, medoid
+from vidiff.eval.evaluate import write_results
 from vidiff.eval.tasks import EVAL_SEED, EXTEND_TOL, centre_error, run_task, task_items
 from vidiff.data.shapes import ShapesWorld
 
