@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-RESULTS = Path("benchmarks/results")
+RESULTS = Path(__file__).resolve().parent / "results"   # whatever the working directory
 
 
 def append_results(name, lines):

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _results import RESULTS
 from vidiff.config import load_config
 from vidiff.eval.evaluate import eval_prompts, evaluate
 from vidiff.pipeline import VideoPipeline
 from vidiff.text.encoders import TextEncoder
 
-OUT = Path("benchmarks/results")
 DETECTOR = "best fit, min IoU 0.85"   # shapes_metric.classify_shape; "best fit": no least IoU; no key: the fill rule
 
 
@@ -54,8 +54,8 @@ def compute_curve(args):
     if args.weights and len(args.runs) > 1:
         raise SystemExit("--weights goes with a single run")
     done, kept = {}, []
-    if (OUT / "curve_compute.json").is_file():
-        old = json.loads((OUT / "curve_compute.json").read_text())
+    if (RESULTS / "curve_compute.json").is_file():
+        old = json.loads((RESULTS / "curve_compute.json").read_text())
         same = lambda keys: all(old["settings"].get(k) == vars(args).get(k) for k in keys)
         first = old["settings"].get("run") or old["settings"]["runs"][0]
         # Each point names the detector that scored it (older files: the one in their settings).
@@ -148,11 +148,11 @@ def main():
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
     settings = vars(args)
     if args.curve == "compute" and args.keep:
         settings["runs"] = list(dict.fromkeys([pt["run"] for pt in points] + args.runs))
-    (OUT / f"curve_{args.curve}.json").write_text(json.dumps({"settings": settings, "points": points}, indent=1))
+    (RESULTS / f"curve_{args.curve}.json").write_text(json.dumps({"settings": settings, "points": points}, indent=1))
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for key in ("all", "direction", "motion", "colour", "shape"):
         ax.plot([pt[x] for pt in points], [100 * pt[key] for pt in points], marker="o",
@@ -175,8 +175,8 @@ def main():
         top.set_xlabel("CPU minutes (2 cores)")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(OUT / f"curve_{args.curve}.png", dpi=120)
-    print(f"wrote {OUT}/curve_{args.curve}.json and .png")
+    fig.savefig(RESULTS / f"curve_{args.curve}.png", dpi=120)
+    print(f"wrote {RESULTS}/curve_{args.curve}.json and .png")
 
 
 def _minutes_axis(points):

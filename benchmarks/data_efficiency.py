@@ -27,6 +27,7 @@ import argparse
 import json
 from pathlib import Path
 
+from _results import RESULTS
 from vidiff.config import load_config
 from vidiff.data.sources import video_source
 from vidiff.eval.denoising_error import denoising_error
@@ -38,7 +39,6 @@ from vidiff.training.loop import train
 
 IMAGES = 50_000
 ARMS = ("video", "joint", "inflate")
-OUT = Path("benchmarks/results")
 
 
 def run(config, out_dir, overrides, steps):
@@ -135,8 +135,8 @@ def write(results, args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    stem = OUT / Path(args.config).stem.replace("-", "_")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / Path(args.config).stem.replace("-", "_")
     # Runs measured by an earlier invocation (other N, arms or lengths) stay in the table.
     if Path(f"{stem}.json").exists():
         new = {run_id(r) for r in results}
