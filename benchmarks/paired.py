@@ -49,6 +49,9 @@ def main():
     if args.first < 0:
         ap.error("--first: a number of clips, 0 or more")
     pairs = [(args.a, args.b), *map(tuple, args.more)]
+    missing = [p for pair in pairs for p in pair if not Path(p).is_file()]
+    if missing:
+        raise SystemExit(f"no such results file: {', '.join(missing)}")
     # Clips pair by position: eval writes them in prompt-and-seed order (task rows carry no seed).
     same = lambda r, s: (r["prompt"], r.get("seed")) == (s["prompt"], s.get("seed"))
     rows = [[], []]
