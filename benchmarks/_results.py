@@ -1,8 +1,11 @@
 """Where the benchmark scripts keep their printed results: appended, so earlier runs stay."""
 
+import os
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"   # whatever the working directory
+# Next to this file whatever the working directory, and relative to it, because `vidiff eval`
+# records its output path in the results it writes: committed files name no machine's folders.
+RESULTS = Path(os.path.relpath(Path(__file__).resolve().parent / "results"))
 
 
 def append_results(name, lines):

@@ -12,7 +12,6 @@ and appends the table to benchmarks/results/bars.txt.
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -80,7 +79,7 @@ def main():
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bars-")) if args.quick else RESULTS
     for suffix, extra in EVALS.items():
-        out = Path(os.path.relpath(result_path(folder, args.name, suffix)))   # eval records it: keep it relative
+        out = result_path(folder, args.name, suffix)
         if out.exists():
             print(f"{out}: already there, read as it is")
             continue
