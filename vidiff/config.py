@@ -78,6 +78,8 @@ class OptimConfig:
     max_bad_steps: int = 10               # non-finite steps in a row (each skipped) before the run stops
     parallel: Literal["ddp", "fsdp"] = "ddp"   # under torchrun: replicate (DDP) or shard (FSDP2) the model
     ema_decay: float = 0.999              # upper bound; warmed up as (1 + n) / (10 + n)
+    trainable: list = field(default_factory=list)  # train only parameters named with these prefixes
+                                          # (e.g. ["frame_adapter"]); [] = all. The rest stay frozen.
     bf16: bool = False                    # autocast the network to bfloat16 (fast only with AVX-512 BF16 / AMX)
     grad_checkpointing: bool = False      # recompute each U-Net stage in backward: less memory, more compute
     compile: bool = False                 # torch.compile the network (no gain measured on a 2-core CPU)

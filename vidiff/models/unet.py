@@ -40,6 +40,8 @@ frames a user gives and a per-frame mask enter through a second, zero-initialise
 stem whose output is added to the first, so one model does text-to-video,
 image-to-video, continuation and interpolation, and an unconditioned model grows
 into a conditioned one without changing what it computes.
+With `frame_adapter`, the given frames also pass through an encoder of their own (adapter.py) whose
+zero-initialised outputs join every level on the way down, and which is off for clips with none.
 With `self_condition` (Chen et al. 2022, "Analog Bits", sec. 3.3), a third zero-initialised stem
 reads the model's own x0 guess from the sampler's last step, so each step refines the clip
 it already drew instead of guessing it afresh from x_t; training shows that guess (made by
@@ -55,6 +57,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
+from .adapter import FrameAdapter
 from .attention import CrossAttention, SpaceTimeAttention, SpatialAttention, TemporalAttention
 from .framestack import FrameStack
 from .layers import (Downsample, PixelRefine, ResBlock, SpaceTimeConv, TimeDownsample, TimeUpsample, Upsample,
@@ -76,6 +79,7 @@ class UNetConfig:
     conv3d_levels: list = field(default_factory=list)  # a residual 3x3x3 convolution in these levels' stages
     frame_index: bool = False                        # add each frame's index to its FiLM condition
     frame_conditioning: bool = False                 # known frames + their mask enter the stem (i2v, extend, ...)
+    frame_adapter: bool = False                      # and a 3-D encoder of them feeds every level (adapter.py)
     self_condition: bool = False                     # the last step's x0 guess enters the stem (self-conditioning)
     stack_levels: list = field(default_factory=list)  # frames stacked in channels here too (framestack.py)
     max_frames: int = 16                             # the frame slots of those layers
@@ -139,6 +143,10 @@ class VideoUNet(nn.Module):
             self.frame_stem = nn.Conv2d((cfg.in_channels + 1) * p * p, ch[0], 3, padding=1)
             nn.init.zeros_(self.frame_stem.weight)
             nn.init.zeros_(self.frame_stem.bias)
+        if cfg.frame_adapter and not cfg.frame_conditioning:
+            raise ValueError("model.frame_adapter needs model.frame_conditioning")
+        self.frame_adapter = FrameAdapter((cfg.in_channels + 1) * p * p, ch, cfg.time_levels) \
+            if cfg.frame_adapter else None
         if cfg.self_condition:
             self.self_cond_stem = nn.Conv2d(cfg.in_channels * p * p, ch[0], 3, padding=1)
             nn.init.zeros_(self.self_cond_stem.weight)
@@ -196,7 +204,10 @@ class VideoUNet(nn.Module):
             m = torch.zeros(B, Fr, device=x.device) if frame_mask is None else frame_mask.to(x)
             m = m[:, None, :, None, None].expand(B, 1, Fr, H, W)
             known = torch.zeros_like(x) if frames is None else frames.to(x) * m
-            h = h + self.frame_stem(F.pixel_unshuffle(frames_to_batch(torch.cat([known, m], 1)), p))
+            given = F.pixel_unshuffle(frames_to_batch(torch.cat([known, m], 1)), p)   # (B F, (C+1) p p, ., .)
+            h = h + self.frame_stem(given)
+            if self.frame_adapter is not None:
+                adds = self.frame_adapter(batch_to_frames(given, Fr), m.flatten(1).amax(1) > 0)
         elif frame_mask is not None and frame_mask.any():
             raise ValueError("this model was trained without frame conditioning")
         if self.cfg.self_condition:
@@ -208,6 +219,8 @@ class VideoUNet(nn.Module):
         skips, counts = [], [Fr]                                        # counts: frames at each level
         run = self._run
         for i, stage in enumerate(self.down):
+            if self.frame_adapter is not None:
+                h = h + adds[i]
             h = run(stage, h, per_frame(emb, B, h.shape[2]), text, text_mask)
             skips.append(h)
             if i < levels - 1:

@@ -59,6 +59,19 @@ def step_generator(seed, step):
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
+def freeze(net, trainable):
+    """Leave only parameters whose names start with one of `trainable` to train ([]: all of them)."""
+    if not trainable:
+        return
+    prefixes = tuple(trainable)
+    names = [n for n, _ in net.named_parameters() if n.startswith(prefixes)]
+    if not names:
+        raise ConfigError(f"optim.trainable = {list(trainable)} names no parameter of this model "
+                          f"(its top-level parts: {', '.join(sorted({n.split('.')[0] for n, _ in net.named_parameters()}))})")
+    for n, p in net.named_parameters():
+        p.requires_grad_(n.startswith(prefixes))
+
+
 def export_model(run_dir, ema_net, cfg: TrainConfig, text_encoder):
     """The EMA weights as a loadable model directory: run_dir/model."""
     from ..pipeline import VideoPipeline
@@ -159,6 +172,10 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
             print(f"initialised from {cfg.init_from}; {len(new)} new tensors" + (f", e.g. {new[0]}" if new else ""))
     if last is not None:
         load_weights(net, last / "model.safetensors")
+    freeze(net, cfg.optim.trainable)
+    if ctx.main and cfg.optim.trainable:
+        print(f"training {sum(p.numel() for p in net.parameters() if p.requires_grad):,} of "
+              f"{sum(p.numel() for p in net.parameters()):,} parameters ({', '.join(cfg.optim.trainable)})")
     ema = EMA(net, cfg.optim.ema_decay)
     if last is not None:
         load_weights(ema.model, last / "ema.safetensors")
@@ -172,7 +189,7 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     # torch.compile wraps the training module only; weights and checkpoints keep their names.
     denoiser = Denoiser(torch.compile(model) if cfg.optim.compile else model, schedule,
                         cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                             betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
     data = StepBatches(cfg.data, B, ctx.rank, ctx.world)
