@@ -98,3 +98,18 @@ def test_trainable_names_that_match_nothing_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="names no parameter"):
         train(tiny_config(tmp_path, "optim.trainable=[\"adapterr\"]", "optim.steps=1"), progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_that_trains_the_adapter_alone_resumes_bit_exactly(tmp_path):
+    net = ["model.frame_conditioning=true", "model.channels=[16, 32]", "model.time_levels=[0]",
+           "model.frame_adapter=true", "data.known_frames=1.0", "optim.trainable=[\"frame_adapter\"]",
+           "optim.steps=4", "save_every=2", "log_every=2"]
+    train(tiny_config(tmp_path / "a", *net), progress=False)
+    train(tiny_config(tmp_path / "b", *net), max_steps=2, progress=False)
+    train(tiny_config(tmp_path / "b", *net), resume=True, progress=False)
+    for name in ("model", "ema", "optim"):
+        a = load_file(str(tmp_path / "a/checkpoints/step_0000004" / f"{name}.safetensors"))
+        b = load_file(str(tmp_path / "b/checkpoints/step_0000004" / f"{name}.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    optim = load_file(str(tmp_path / "a/checkpoints/step_0000004/optim.safetensors"))
+    assert optim and all("frame_adapter" in k for k in optim)         # the frozen weights carry no state
