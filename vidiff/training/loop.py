@@ -64,10 +64,10 @@ def freeze(net, trainable):
     if not trainable:
         return
     prefixes = tuple(trainable)
-    names = [n for n, _ in net.named_parameters() if n.startswith(prefixes)]
-    if not names:
+    if not any(n.startswith(prefixes) for n, _ in net.named_parameters()):
+        parts = sorted({n.split(".")[0] for n, _ in net.named_parameters()})
         raise ConfigError(f"optim.trainable = {list(trainable)} names no parameter of this model "
-                          f"(its top-level parts: {', '.join(sorted({n.split('.')[0] for n, _ in net.named_parameters()}))})")
+                          f"(its top-level parts: {', '.join(parts)})")
     for n, p in net.named_parameters():
         p.requires_grad_(n.startswith(prefixes))
 
@@ -189,8 +189,8 @@ def _train(cfg, ctx, signals, resume, max_steps, progress):
     # torch.compile wraps the training module only; weights and checkpoints keep their names.
     denoiser = Denoiser(torch.compile(model) if cfg.optim.compile else model, schedule,
                         cfg.diffusion.objective, cfg.diffusion.min_snr_gamma or None)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-                            betas=(0.9, 0.99))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                            weight_decay=cfg.optim.weight_decay, betas=(0.9, 0.99))
     text = TextEncoder(cfg.text_encoder or None)
     data = StepBatches(cfg.data, B, ctx.rank, ctx.world)
     for kind, name, share in (("images", "image_batch", cfg.data.image_ratio),
